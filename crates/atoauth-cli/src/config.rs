@@ -1,0 +1,95 @@
+//! Global options, shared by every subcommand, and the configuration they produce.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Args;
+use clap::builder::BoolishValueParser;
+use url::Url;
+
+/// Options accepted before or after any subcommand; each may also come from `ATOAUTH_<NAME>`.
+#[derive(Args, Debug)]
+pub(crate) struct GlobalOptions {
+    /// Where sessions and keys are kept [default: $XDG_DATA_HOME/atoauth or ~/.local/share/atoauth]
+    #[arg(long, env = "ATOAUTH_DATA_DIR", global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// The did:plc directory
+    #[arg(
+        long,
+        env = "ATOAUTH_PLC_URL",
+        global = true,
+        value_name = "URL",
+        default_value = "https://plc.directory"
+    )]
+    plc_url: Url,
+
+    /// Resolve handles only through this service's com.atproto.identity.resolveHandle
+    #[arg(
+        long,
+        env = "ATOAUTH_HANDLE_RESOLVER",
+        global = true,
+        value_name = "URL"
+    )]
+    handle_resolver: Option<Url>,
+
+    /// Allow http and loopback servers (PDS, authorization server, PLC, resolver) for local development. Never in production.
+    #[arg(long, env = "ATOAUTH_INSECURE_DEV", global = true, value_parser = BoolishValueParser::new())]
+    insecure_dev: bool,
+
+    /// Print structured output as JSON, where a command has any
+    #[arg(long, env = "ATOAUTH_JSON", global = true, value_parser = BoolishValueParser::new())]
+    json: bool,
+
+    /// Explain more: the full chain of causes on errors, and progress details
+    #[arg(long, short, env = "ATOAUTH_VERBOSE", global = true, value_parser = BoolishValueParser::new())]
+    verbose: bool,
+}
+
+/// The effective configuration every command runs with.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct Config {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) plc_url: Url,
+    pub(crate) handle_resolver: Option<Url>,
+    pub(crate) insecure_dev: bool,
+    pub(crate) json: bool,
+    pub(crate) verbose: bool,
+    /// Colour and progress output: only on a terminal, and never with NO_COLOR set.
+    pub(crate) decorate: bool,
+}
+
+impl GlobalOptions {
+    pub(crate) fn into_config(self) -> anyhow::Result<Config> {
+        let data_dir = match self.data_dir {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        };
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Ok(Config {
+            data_dir,
+            plc_url: self.plc_url,
+            handle_resolver: self.handle_resolver,
+            insecure_dev: self.insecure_dev,
+            json: self.json,
+            verbose: self.verbose,
+            decorate: std::io::stderr().is_terminal() && !no_color,
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/atoauth`, else `$HOME/.local/share/atoauth` (the XDG default).
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(base) = non_empty("XDG_DATA_HOME").map(PathBuf::from)
+        && base.is_absolute()
+    {
+        return Ok(base.join("atoauth"));
+    }
+    let home = non_empty("HOME").ok_or_else(|| {
+        anyhow::anyhow!(
+            "no data directory: set --data-dir, ATOAUTH_DATA_DIR, XDG_DATA_HOME or HOME"
+        )
+    })?;
+    Ok(PathBuf::from(home).join(".local/share/atoauth"))
+}

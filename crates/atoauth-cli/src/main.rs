@@ -1,0 +1,73 @@
+//! `atoauth`: sign in with an AT Protocol account from the command line, and the tools around it.
+
+mod config;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, GlobalOptions};
+
+/// atoauth: AT Protocol (Bluesky) OAuth, from the command line.
+#[derive(Parser, Debug)]
+#[command(name = "atoauth", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 success, 1 failure, 2 usage error.")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOptions,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show the effective configuration (options, environment and defaults combined)
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.global.into_config() {
+        Ok(config) => config,
+        Err(error) => return report(&error, false),
+    };
+    if config.insecure_dev {
+        eprintln!(
+            "warning: --insecure-dev: http and loopback servers are allowed; never use this in production"
+        );
+    }
+    let outcome = match cli.command {
+        Command::Config => show_config(&config),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => report(&error, config.verbose),
+    }
+}
+
+fn show_config(config: &Config) -> anyhow::Result<ExitCode> {
+    if config.json {
+        println!("{}", serde_json::to_string_pretty(config)?);
+    } else {
+        println!("data dir:         {}", config.data_dir.display());
+        println!("PLC directory:    {}", config.plc_url);
+        match &config.handle_resolver {
+            Some(url) => println!("handle resolver:  {url} (the only method)"),
+            None => println!("handle resolver:  DNS TXT and HTTPS well-known"),
+        }
+        println!("insecure dev:     {}", config.insecure_dev);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One clear line on stderr; with `--verbose`, the chain of causes too.
+fn report(error: &anyhow::Error, verbose: bool) -> ExitCode {
+    eprintln!("error: {error}");
+    if verbose {
+        for cause in error.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+    }
+    ExitCode::FAILURE
+}

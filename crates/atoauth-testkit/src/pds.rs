@@ -1,0 +1,339 @@
+//! The official PDS as a test peer: one node process per test binary.
+//!
+//! `cargo test` runs test binaries one after another; each starts its own harness on first use
+//! (about 3–5 s) and every test in the binary shares it. The harness exits when its standard
+//! input closes, so it goes away with the test process however that ends: normally, by a panic,
+//! or killed.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use url::Url;
+
+/// What the harness reports once it is ready (its stdout "ready" line).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Ready {
+    /// The harness process id.
+    pub pid: u32,
+    /// The node version running it.
+    pub node: String,
+    /// The `@atproto/pds` version.
+    pub pds_version: String,
+    /// Milliseconds from process start to ready, module loading excluded.
+    pub startup_ms: u64,
+    /// The PDS, e.g. `http://localhost:39255`.
+    pub pds_url: Url,
+    /// The OAuth issuer (the PDS's origin).
+    pub issuer: String,
+    /// The did:plc directory.
+    pub plc_url: Url,
+    /// Handle suffixes the PDS serves (`.test`).
+    pub handle_domains: Vec<String>,
+    /// The test accounts.
+    pub accounts: Vec<Account>,
+    /// The control server.
+    pub control_url: Url,
+    /// The HTTPS host that serves confidential clients' metadata to the PDS.
+    pub client_host_url: Url,
+    /// The harness's throwaway data directory.
+    pub data_dir: PathBuf,
+}
+
+/// A test account on the PDS.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Account {
+    /// Its handle, e.g. `alice.test`.
+    pub handle: String,
+    /// Its DID (new at every harness start).
+    pub did: String,
+    /// Its password.
+    pub password: String,
+    /// Its email address.
+    pub email: String,
+}
+
+/// What the user does on the authorization page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Consent {
+    /// Sign in and approve everything requested.
+    Accept,
+    /// Sign in and approve only this subset of the requested scope.
+    AcceptScope(String),
+    /// Deny the request.
+    Reject,
+}
+
+/// The harness could not complete the user step.
+#[derive(Debug)]
+pub struct AuthorizeError {
+    /// The HTTP status of the control server's answer.
+    pub status: u16,
+    /// Its message (which step failed and why).
+    pub message: String,
+}
+
+impl std::fmt::Display for AuthorizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "authorize failed ({}): {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for AuthorizeError {}
+
+/// The running harness.
+#[derive(Debug)]
+pub struct Pds {
+    ready: Ready,
+    http: reqwest::Client,
+    log: PathBuf,
+    // Held for the life of the test process: when it is closed, the harness stops.
+    _stdin: ChildStdin,
+    _child: Child,
+}
+
+static PDS: OnceLock<Pds> = OnceLock::new();
+
+/// The harness of this test binary, started on first call.
+///
+/// # Panics
+/// When the harness cannot be installed or started; the message names its log file.
+pub fn pds() -> &'static Pds {
+    PDS.get_or_init(start)
+}
+
+impl Pds {
+    /// Everything the ready line reported.
+    pub fn ready(&self) -> &Ready {
+        &self.ready
+    }
+
+    /// The PDS URL, e.g. `http://localhost:39255`.
+    pub fn pds_url(&self) -> &Url {
+        &self.ready.pds_url
+    }
+
+    /// The OAuth issuer: the PDS origin, exactly as its metadata states it.
+    pub fn issuer(&self) -> &str {
+        &self.ready.issuer
+    }
+
+    /// The did:plc directory URL.
+    pub fn plc_url(&self) -> &Url {
+        &self.ready.plc_url
+    }
+
+    /// The account with this handle.
+    ///
+    /// # Panics
+    /// When there is no such account.
+    pub fn account(&self, handle: &str) -> &Account {
+        self.ready
+            .accounts
+            .iter()
+            .find(|a| a.handle == handle)
+            .unwrap_or_else(|| panic!("the harness has no account {handle}"))
+    }
+
+    /// `alice.test`.
+    pub fn alice(&self) -> &Account {
+        self.account("alice.test")
+    }
+
+    /// `bob.test`.
+    pub fn bob(&self) -> &Account {
+        self.account("bob.test")
+    }
+
+    /// The file the harness's stderr goes to.
+    pub fn log_file(&self) -> &Path {
+        &self.log
+    }
+
+    /// Publishes a JSON document (client metadata, JWKS) on the harness's HTTPS host, where only
+    /// the PDS can fetch it, and returns its URL. Use a new path per test: the PDS caches client
+    /// metadata for 10 minutes.
+    ///
+    /// # Panics
+    /// When the control server refuses the document.
+    pub async fn register_client_metadata(&self, path: &str, document: &serde_json::Value) -> Url {
+        let path = path.trim_start_matches('/');
+        let url = self
+            .ready
+            .control_url
+            .join(&format!("clients/{path}"))
+            .expect("a valid document path");
+        let response = self
+            .http
+            .put(url)
+            .json(document)
+            .send()
+            .await
+            .expect("the control server answers");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("a JSON answer");
+        assert_eq!(status, 201, "register {path}: {body}");
+        body["url"]
+            .as_str()
+            .and_then(|u| Url::parse(u).ok())
+            .expect("the answer names the document URL")
+    }
+
+    /// Plays the user on the PDS's authorization page for `authorize_url` (what a client sends
+    /// the browser to after PAR) and returns the URL the browser would be redirected to, with
+    /// `code`, `state` and `iss` (or `error=access_denied`). The redirect is not followed.
+    ///
+    /// # Errors
+    /// When sign-in or consent fails (wrong password, expired request, …).
+    pub async fn authorize(
+        &self,
+        authorize_url: &str,
+        account: &Account,
+        consent: Consent,
+    ) -> Result<Url, AuthorizeError> {
+        let mut body = serde_json::json!({
+            "authorize_url": authorize_url,
+            "username": account.handle,
+            "password": account.password,
+            "action": if consent == Consent::Reject { "reject" } else { "accept" },
+        });
+        if let Consent::AcceptScope(scope) = &consent {
+            body["scope"] = scope.clone().into();
+        }
+        let url = self
+            .ready
+            .control_url
+            .join("authorize")
+            .expect("a valid control URL");
+        let failed = |status: u16, message: String| AuthorizeError { status, message };
+        let response = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| failed(0, e.to_string()))?;
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| failed(status, e.to_string()))?;
+        if status != 200 {
+            return Err(failed(status, answer["error"].to_string()));
+        }
+        answer["redirect_url"]
+            .as_str()
+            .and_then(|u| Url::parse(u).ok())
+            .ok_or_else(|| failed(status, format!("no redirect_url in {answer}")))
+    }
+
+    /// The harness process's resident memory in bytes, read from `/proc`.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.ready.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+}
+
+/// `interop/pds` in this repository, or `$ATOAUTH_INTEROP_PDS_DIR`.
+pub fn interop_dir() -> PathBuf {
+    std::env::var_os("ATOAUTH_INTEROP_PDS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/pds"),
+        PathBuf::from,
+    )
+}
+
+fn start() -> Pds {
+    let dir = interop_dir();
+    let install = Command::new("bash")
+        .arg(dir.join("setup.sh"))
+        .stdin(Stdio::null())
+        .status()
+        .expect("bash runs interop/pds/setup.sh");
+    assert!(install.success(), "interop/pds/setup.sh failed: {install}");
+
+    let log = log_path();
+    let log_file = std::fs::File::create(&log).expect("the harness log file can be created");
+    let mut child = Command::new(dir.join("node_modules/.bin/node"))
+        .arg("start.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .expect("node 22 from interop/pds starts");
+    let stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let outcome = reader.read_line(&mut line).map(|_| line);
+        let _ = sender.send(outcome);
+        // Keep draining so the harness never blocks on a full pipe.
+        let _ = std::io::copy(&mut reader.take(u64::MAX), &mut std::io::sink());
+    });
+    let started = Instant::now();
+    let line = match receiver.recv_timeout(Duration::from_secs(120)) {
+        Ok(Ok(line)) if !line.trim().is_empty() => line,
+        outcome => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "interop/pds did not become ready ({outcome:?}); its log:\n{}",
+                tail(&log)
+            );
+        }
+    };
+    let ready: Ready = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("unexpected ready line ({e}): {line}"));
+    eprintln!(
+        "interop/pds: PDS {} ready at {} in {} ms (pid {}, log {})",
+        ready.pds_version,
+        ready.pds_url,
+        started.elapsed().as_millis(),
+        ready.pid,
+        log.display()
+    );
+    let tls = atoauth::http::tls_client_config().expect("a TLS configuration");
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a reqwest client");
+    Pds {
+        ready,
+        http,
+        log,
+        _stdin: stdin,
+        _child: child,
+    }
+}
+
+fn log_path() -> PathBuf {
+    // <target>/<profile>/deps/<test binary> → <target>/<profile>/interop-pds/<binary>.log
+    let exe = std::env::current_exe().unwrap_or_default();
+    let name = exe
+        .file_name()
+        .map_or_else(|| "test".into(), |n| n.to_string_lossy().into_owned());
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(std::env::temp_dir, |p| p.join("interop-pds"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(format!("{name}.log"))
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}

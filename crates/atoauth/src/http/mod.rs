@@ -1,0 +1,108 @@
+//! The one HTTP path every external URL goes through.
+//!
+//! Everything atoauth fetches (handle well-knowns, DID documents, OAuth metadata, token endpoints,
+//! the user's PDS) is sent through an [`HttpClient`]: a small trait over
+//! `http::Request<Vec<u8>>` → `http::Response<Vec<u8>>`. The default implementation,
+//! [`HardenedClient`] (feature `reqwest`), enforces the rules of section S of the atproto OAuth
+//! profile (S1, S2):
+//!
+//! - `https` only, unless [`TargetPolicy::InsecureAllowLoopbackHttp`] is chosen for local
+//!   development;
+//! - every address it connects to is a public unicast address, checked on the resolved IP at
+//!   connect time, so DNS rebinding cannot reach 127.0.0.1, private ranges, link-local, CGNAT,
+//!   multicast or their IPv4-mapped IPv6 forms ([`address::is_public`]);
+//! - no redirects unless a request allows a few ([`FetchLimits::redirects`]);
+//! - connect and total timeouts, and a cap on the response body.
+//!
+//! Per-request limits travel in the request's extensions as a [`FetchLimits`] value, so one client
+//! serves metadata (64 KiB, no redirects) and XRPC calls (larger bodies) alike.
+
+pub mod address;
+#[cfg(feature = "reqwest")]
+mod hardened;
+mod limits;
+
+use std::future::Future;
+use std::pin::Pin;
+
+#[cfg(feature = "reqwest")]
+pub use hardened::{HardenedClient, HardenedClientBuilder, tls_client_config};
+pub use limits::{FetchLimits, TargetPolicy};
+
+/// A request as atoauth sends it: the body is buffered so that a DPoP nonce retry can replay it.
+pub type Request = http::Request<Vec<u8>>;
+/// A response with its whole body read (within [`FetchLimits::max_body_bytes`]).
+pub type Response = http::Response<Vec<u8>>;
+
+/// Why a request failed before a response could be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The URL is not one this client may fetch (scheme, host or a forbidden address).
+    #[error("refused to fetch {url}: {reason}")]
+    ForbiddenTarget {
+        /// The URL, without its query.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The server answered with a redirect where none is allowed, or with too many.
+    #[error("refused a redirect from {url}")]
+    Redirect {
+        /// The URL that redirected, without its query.
+        url: String,
+    },
+    /// The response body was larger than allowed.
+    #[error("the response from {url} exceeds {limit} bytes")]
+    TooLarge {
+        /// The URL, without its query.
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The connection or the whole exchange took too long.
+    #[error("timed out fetching {url}")]
+    Timeout {
+        /// The URL, without its query.
+        url: String,
+    },
+    /// Any other transport failure (DNS, TCP, TLS, HTTP framing).
+    #[error("network error fetching {url}")]
+    Network {
+        /// The URL, without its query.
+        url: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// A boxed future, as returned by [`HttpClient::send`].
+pub type HttpFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, HttpError>> + Send + 'a>>;
+
+/// Sends one HTTP request and reads the whole response.
+///
+/// Implemented by [`HardenedClient`] and by any `Fn(Request) -> Future<Output = Result<Response,
+/// HttpError>>` closure, which is how unit tests answer requests without a network.
+pub trait HttpClient: Send + Sync {
+    /// Sends `request`, honouring the [`FetchLimits`] in its extensions (or the defaults).
+    fn send(&self, request: Request) -> HttpFuture<'_>;
+}
+
+impl<F, Fut> HttpClient for F
+where
+    F: Fn(Request) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Response, HttpError>> + Send + 'static,
+{
+    fn send(&self, request: Request) -> HttpFuture<'_> {
+        Box::pin(self(request))
+    }
+}
+
+/// The URL without query and fragment, for errors and logs (queries may carry secrets).
+pub(crate) fn display_url(uri: &http::Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}{}", uri.path()),
+        _ => uri.path().to_owned(),
+    }
+}

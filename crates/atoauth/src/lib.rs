@@ -1,0 +1,15 @@
+//! # atoauth
+//!
+//! Sign people in with their AT Protocol (Bluesky) account through OAuth, and act for them on
+//! their PDS.
+//!
+//! ## Contents
+//! - [`http`]: the one hardened HTTP path every external URL goes through (S1, S2).
+//!
+//! ## Security
+//! Defaults are the strict ones of the atproto OAuth profile. Whatever weakens them carries
+//! `insecure` or `danger` in its name, for example
+//! [`http::TargetPolicy::InsecureAllowLoopbackHttp`], which local development against a PDS on
+//! this machine needs and production never does.
+
+pub mod http;
