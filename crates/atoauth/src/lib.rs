@@ -4,6 +4,7 @@
 //! their PDS.
 //!
 //! ## Contents
+//! - [`syntax`]: self-validating identifiers: [`syntax::Did`], [`syntax::Handle`], [`syntax::Nsid`].
 //! - [`http`]: the one hardened HTTP path every external URL goes through (S1, S2).
 //!
 //! ## Security
@@ -13,3 +14,4 @@
 //! this machine needs and production never does.
 
 pub mod http;
+pub mod syntax;
