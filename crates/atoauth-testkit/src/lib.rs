@@ -3,6 +3,8 @@
 //! - [`pds()`]: the official ATProto PDS (`interop/pds`) on loopback, installed on first use and
 //!   started once per test binary, with test accounts and a headless "user" that signs in and
 //!   consents.
+//! - [`TestServer`]: a scripted HTTP server on 127.0.0.1 for hostile answers.
+//! - [`TestDns`]: a DNS server on 127.0.0.1 that answers TXT queries from a table.
 //!
 //! # Lints
 //! This crate runs only inside tests. It may `expect` and `panic!` where a fixture cannot be set
@@ -10,6 +12,10 @@
 //! still never `unwrap`s, so every failure says what went wrong.
 #![allow(clippy::expect_used, clippy::panic)]
 
+mod dns;
 mod pds;
+mod server;
 
+pub use dns::TestDns;
 pub use pds::{Account, AuthorizeError, Consent, Pds, Ready, interop_dir, pds};
+pub use server::{Reply, SeenRequest, TestServer};

@@ -5,6 +5,7 @@
 //!
 //! ## Contents
 //! - [`syntax`]: self-validating identifiers: [`syntax::Did`], [`syntax::Handle`], [`syntax::Nsid`].
+//! - [`identity`]: handle → DID → DID document → PDS, verified both ways, cached.
 //! - [`http`]: the one hardened HTTP path every external URL goes through (S1, S2).
 //!
 //! ## Security
@@ -14,4 +15,5 @@
 //! this machine needs and production never does.
 
 pub mod http;
+pub mod identity;
 pub mod syntax;

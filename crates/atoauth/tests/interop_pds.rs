@@ -125,3 +125,105 @@ async fn harness_reports_a_sane_footprint() {
     eprintln!("interop/pds RSS: {} MiB", rss / (1024 * 1024));
     assert!(rss > 10 * 1024 * 1024, "the harness process is alive");
 }
+
+// --- identity resolution against the official PDS and its PLC directory (issue: identity) ---
+
+use atoauth::identity::{HandleResolution, IdentityError, IdentityResolver};
+use atoauth::syntax::AtIdentifier;
+
+fn pds_resolver(resolution: HandleResolution) -> IdentityResolver {
+    IdentityResolver::builder()
+        .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
+        .plc_url(pds().plc_url().clone())
+        .handle_resolution(resolution)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn alice_resolves_through_the_xrpc_resolver_and_verifies_both_ways() {
+    let pds = pds();
+    let resolver = pds_resolver(HandleResolution::Service(pds.pds_url().clone()));
+    let identity = resolver
+        .resolve(&AtIdentifier::from_login_input("@Alice.test").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(identity.did.as_str(), pds.alice().did);
+    assert!(identity.handle_verified);
+    assert_eq!(identity.display_handle(), "alice.test");
+    assert_eq!(identity.pds.as_str().trim_end_matches('/'), pds.issuer());
+
+    // From the DID: the document's handle resolves back to it (G.32).
+    let from_did = resolver
+        .resolve_fresh(&AtIdentifier::new(&pds.alice().did).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(from_did.handle.as_ref().unwrap().as_str(), "alice.test");
+    assert!(from_did.handle_verified);
+
+    // Bob's handle resolves to Bob, not Alice.
+    let bob = resolver
+        .resolve(&AtIdentifier::new("bob.test").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bob.did.as_str(), pds.bob().did);
+}
+
+#[tokio::test]
+async fn alice_resolves_through_the_pds_well_known_by_host_header() {
+    let pds = pds();
+    let dns = atoauth_testkit::TestDns::start(&[]).await;
+    let resolver = IdentityResolver::builder()
+        .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
+        .plc_url(pds.plc_url().clone())
+        .dns_resolver(dns.resolver())
+        .insecure_handle_well_known_base(pds.pds_url().clone())
+        .build()
+        .unwrap();
+    let identity = resolver
+        .resolve(&AtIdentifier::new("alice.test").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(identity.did.as_str(), pds.alice().did);
+    assert!(identity.handle_verified);
+}
+
+#[tokio::test]
+async fn unknown_handles_and_dids_are_typed_errors() {
+    let pds = pds();
+    let resolver = pds_resolver(HandleResolution::Service(pds.pds_url().clone()));
+    let error = resolver
+        .resolve(&AtIdentifier::new("nobody.test").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, IdentityError::HandleNotFound { .. }),
+        "{error}"
+    );
+    let error = resolver
+        .resolve(&AtIdentifier::new("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, IdentityError::DidNotFound { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_loopback_plc_is_refused_without_the_insecure_policy() {
+    let pds = pds();
+    let resolver = IdentityResolver::builder()
+        .plc_url(pds.plc_url().clone())
+        .handle_resolution(HandleResolution::Service(pds.pds_url().clone()))
+        .build()
+        .unwrap();
+    let error = resolver
+        .resolve(&AtIdentifier::new(&pds.alice().did).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, IdentityError::ForbiddenTarget { .. }),
+        "{error}"
+    );
+}

@@ -101,7 +101,9 @@ mod tests {
         assert!(AtIdentifier::from_login_input("@@alice.test").is_err());
         assert!(AtIdentifier::new("@alice.test").is_err());
         assert_eq!(
-            AtIdentifier::from_login_input(" did:plc:abc ").unwrap().to_string(),
+            AtIdentifier::from_login_input(" did:plc:abc ")
+                .unwrap()
+                .to_string(),
             "did:plc:abc"
         );
     }

@@ -118,7 +118,10 @@ mod tests {
         let did = Did::new("did:web:localhost%3A1234").unwrap();
         assert_eq!(did.method(), DidMethod::Web);
         assert_eq!(did.identifier(), "localhost%3A1234");
-        assert_eq!(Did::new("did:key:zQ3sh").unwrap().method(), DidMethod::Other);
+        assert_eq!(
+            Did::new("did:key:zQ3sh").unwrap().method(),
+            DidMethod::Other
+        );
         assert_eq!(Did::new("did:onion:abc").unwrap().method_name(), "onion");
         assert!(Did::new("did:web:x%zz").is_err());
     }

@@ -47,7 +47,9 @@ impl Handle {
             return fail("needs at least two labels");
         }
         if !labels.iter().all(|label| is_domain_label(label)) {
-            return fail("each label is 1-63 letters, digits or '-', not starting or ending with '-'");
+            return fail(
+                "each label is 1-63 letters, digits or '-', not starting or ending with '-'",
+            );
         }
         if labels
             .last()
@@ -88,8 +90,17 @@ mod tests {
 
     #[test]
     fn lowercased_and_reserved() {
-        assert_eq!(Handle::new("JAY.Bsky.Social").unwrap().as_str(), "jay.bsky.social");
-        for reserved in ["laptop.local", "blah.arpa", "handle.invalid", "x.onion", "a.example"] {
+        assert_eq!(
+            Handle::new("JAY.Bsky.Social").unwrap().as_str(),
+            "jay.bsky.social"
+        );
+        for reserved in [
+            "laptop.local",
+            "blah.arpa",
+            "handle.invalid",
+            "x.onion",
+            "a.example",
+        ] {
             assert!(Handle::new(reserved).unwrap().is_reserved(), "{reserved}");
         }
         for usable in ["alice.test", "8.cn", "xn--ls8h.test", "a.co"] {

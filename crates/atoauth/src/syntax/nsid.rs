@@ -34,7 +34,9 @@ impl Nsid {
             return fail("needs at least three segments");
         }
         if !segments.iter().all(|segment| is_domain_label(segment)) {
-            return fail("domain segments are 1-63 letters, digits or '-', not starting or ending with '-'");
+            return fail(
+                "domain segments are 1-63 letters, digits or '-', not starting or ending with '-'",
+            );
         }
         if segments[0].starts_with(|c: char| c.is_ascii_digit()) {
             return fail("the first segment must not start with a digit");
@@ -52,7 +54,9 @@ impl Nsid {
     /// Everything before the last segment, e.g. `app.bsky.feed`.
     #[must_use]
     pub fn authority(&self) -> &str {
-        self.0.rsplit_once('.').map_or("", |(authority, _)| authority)
+        self.0
+            .rsplit_once('.')
+            .map_or("", |(authority, _)| authority)
     }
 
     /// The last segment, e.g. `post`.
