@@ -59,6 +59,17 @@ pub(crate) struct Config {
     pub(crate) decorate: bool,
 }
 
+impl Config {
+    /// What the HTTP path may reach: loopback and http only with `--insecure-dev`.
+    pub(crate) fn target_policy(&self) -> atoauth::http::TargetPolicy {
+        if self.insecure_dev {
+            atoauth::http::TargetPolicy::InsecureAllowLoopbackHttp
+        } else {
+            atoauth::http::TargetPolicy::PublicHttpsOnly
+        }
+    }
+}
+
 impl GlobalOptions {
     pub(crate) fn into_config(self) -> anyhow::Result<Config> {
         let data_dir = match self.data_dir {

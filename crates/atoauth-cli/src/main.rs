@@ -1,6 +1,7 @@
 //! `atoauth`: sign in with an AT Protocol account from the command line, and the tools around it.
 
 mod config;
+mod resolve;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ struct Cli {
 enum Command {
     /// Show the effective configuration (options, environment and defaults combined)
     Config,
+    Resolve(resolve::ResolveArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,11 +41,20 @@ fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Config => show_config(&config),
+        Command::Resolve(args) => block_on(resolve::run(&config, args)),
     };
     match outcome {
         Ok(code) => code,
         Err(error) => report(&error, config.verbose),
     }
+}
+
+/// Runs an async command on a runtime made for it.
+fn block_on(command: impl Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
 }
 
 fn show_config(config: &Config) -> anyhow::Result<ExitCode> {
