@@ -1,6 +1,9 @@
 //! The global options: flags, their `ATOAUTH_*` variables and defaults, before or after the
 //! subcommand (tested through child processes: `set_var` is unsafe in edition 2024).
 
+// Test code: helpers outside #[test] functions may unwrap too (clippy.toml covers only those).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{atoauth, json, stderr, stdout};

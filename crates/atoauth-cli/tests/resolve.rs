@@ -1,5 +1,8 @@
 //! `atoauth resolve` end to end against the official PDS (identity issue, item 8).
 
+// Test code: helpers outside #[test] functions may unwrap too (clippy.toml covers only those).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use atoauth_testkit::pds;
