@@ -6,6 +6,7 @@
 //! ## Contents
 //! - [`syntax`]: self-validating identifiers: [`syntax::Did`], [`syntax::Handle`], [`syntax::Nsid`].
 //! - [`identity`]: handle → DID → DID document → PDS, verified both ways, cached.
+//! - [`scope`]: permission scopes: parse, normalise, check what was granted, build requests.
 //! - [`http`]: the one hardened HTTP path every external URL goes through (S1, S2).
 //!
 //! ## Security
@@ -16,4 +17,5 @@
 
 pub mod http;
 pub mod identity;
+pub mod scope;
 pub mod syntax;
