@@ -2,6 +2,7 @@
 
 mod config;
 mod resolve;
+mod scope;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ enum Command {
     /// Show the effective configuration (options, environment and defaults combined)
     Config,
     Resolve(resolve::ResolveArgs),
+    Scope(scope::ScopeArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Config => show_config(&config),
         Command::Resolve(args) => block_on(resolve::run(&config, args)),
+        Command::Scope(args) => scope::run(&config, args),
     };
     match outcome {
         Ok(code) => code,
