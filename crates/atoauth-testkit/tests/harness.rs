@@ -12,17 +12,21 @@ use sha2::{Digest, Sha256};
 /// A plain (non-PAR) authorization URL for the loopback development client: enough to exercise
 /// the user step before the SDK's own PAR exists.
 fn authorize_url(scope: &str, state: &str) -> String {
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-atoauth-testkit";
-    let challenge = Base64UrlUnpadded::encode_string(&Sha256::digest(verifier.as_bytes()));
     // C2: the loopback client declares its redirect URI and scope in its client_id.
     let client_id = url::form_urlencoded::Serializer::new("http://localhost?".to_owned())
         .append_pair("redirect_uri", "http://127.0.0.1/callback")
         .append_pair("scope", scope)
         .finish();
+    authorize_url_for(&client_id, "http://127.0.0.1/callback", scope, state)
+}
+
+fn authorize_url_for(client_id: &str, redirect_uri: &str, scope: &str, state: &str) -> String {
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-atoauth-testkit";
+    let challenge = Base64UrlUnpadded::encode_string(&Sha256::digest(verifier.as_bytes()));
     let mut url = url::Url::parse(&format!("{}/oauth/authorize", pds().issuer())).unwrap();
     url.query_pairs_mut()
-        .append_pair("client_id", &client_id)
-        .append_pair("redirect_uri", "http://127.0.0.1/callback")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
         .append_pair("response_type", "code")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
@@ -102,6 +106,40 @@ async fn partial_consent_and_a_wrong_password_are_reported() {
         .unwrap_err();
     assert_eq!(error.status, 422);
     assert!(error.message.contains("sign-in"), "{error}");
+}
+
+#[tokio::test]
+async fn client_metadata_published_on_the_https_host_is_fetched_by_the_pds() {
+    let pds = pds();
+    let base = pds.ready().client_host_url.clone();
+    let redirect_uri = format!("{}testkit-web/callback", base);
+    let client_id = base.join("testkit-web/client-metadata.json").unwrap();
+    let metadata = serde_json::json!({
+        "client_id": client_id.as_str(),
+        "application_type": "web",
+        "client_name": "atoauth testkit",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "redirect_uris": [redirect_uri],
+        "scope": "atproto",
+        "token_endpoint_auth_method": "none",
+        "dpop_bound_access_tokens": true,
+    });
+    let published = pds
+        .register_client_metadata("/testkit-web/client-metadata.json", &metadata)
+        .await;
+    assert_eq!(published, client_id);
+    // The PDS fetches the document from the HTTPS host while showing the authorize page.
+    let redirect = pds
+        .authorize(
+            &authorize_url_for(client_id.as_str(), &redirect_uri, "atproto", "s-web"),
+            pds.bob(),
+            Consent::Accept,
+        )
+        .await
+        .unwrap();
+    assert!(redirect.as_str().starts_with(&redirect_uri), "{redirect}");
+    assert!(query(&redirect, "code").is_some(), "{redirect}");
 }
 
 /// Run by `the_harness_dies_with_a_panicking_test_binary` in a child process: starts the harness,
