@@ -89,6 +89,12 @@ pub trait HttpClient: Send + Sync {
     fn send(&self, request: Request) -> HttpFuture<'_>;
 }
 
+impl std::fmt::Debug for dyn HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpClient")
+    }
+}
+
 impl<F, Fut> HttpClient for F
 where
     F: Fn(Request) -> Fut + Send + Sync,

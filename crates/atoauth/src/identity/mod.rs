@@ -131,12 +131,6 @@ pub struct IdentityResolverBuilder {
     fetch_timeout: Option<Duration>,
 }
 
-impl std::fmt::Debug for dyn HttpClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HttpClient")
-    }
-}
-
 impl IdentityResolverBuilder {
     /// The HTTP client (default: a [`HardenedClient`](crate::http::HardenedClient) with the
     /// target policy below).
@@ -417,27 +411,15 @@ impl IdentityResolver {
             });
         }
         let inner = &self.inner;
-        if freshness == Freshness::Cached
-            && let Some(hit) = inner.cache.handle(handle)
-        {
-            return hit;
-        }
-        inner
-            .handle_flights
-            .run(handle, || async {
-                // Another lookup may have just finished and filled the cache.
-                if freshness == Freshness::Cached
-                    && let Some(hit) = inner.cache.handle(handle)
-                {
-                    return hit;
-                }
-                let answer = handle::resolve(inner, handle).await;
-                if let Some(ttl) = self.ttl_for(&answer) {
-                    inner.cache.store_handle(handle, answer.clone(), ttl);
-                }
-                answer
-            })
-            .await
+        self.lookup(
+            handle,
+            freshness,
+            &inner.handle_flights,
+            |h| inner.cache.handle(h),
+            |h, answer, ttl| inner.cache.store_handle(h, answer, ttl),
+            || handle::resolve(inner, handle),
+        )
+        .await
     }
 
     async fn did_to_document(
@@ -446,22 +428,49 @@ impl IdentityResolver {
         freshness: Freshness,
     ) -> Result<DidDocument, IdentityError> {
         let inner = &self.inner;
+        self.lookup(
+            did,
+            freshness,
+            &inner.document_flights,
+            |d| inner.cache.document(d),
+            |d, answer, ttl| inner.cache.store_document(d, answer, ttl),
+            || did::fetch_document(inner, did),
+        )
+        .await
+    }
+
+    /// The cache (unless a fresh answer is wanted), else one coalesced fetch whose answer is
+    /// cached for the TTL its kind deserves.
+    async fn lookup<K, V, Fut>(
+        &self,
+        key: &K,
+        freshness: Freshness,
+        flights: &Flights<K, V>,
+        cached: impl Fn(&K) -> Option<Result<V, IdentityError>>,
+        store: impl Fn(&K, Result<V, IdentityError>, Duration),
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<V, IdentityError>
+    where
+        K: std::hash::Hash + Eq + Clone,
+        V: Clone,
+        Fut: std::future::Future<Output = Result<V, IdentityError>>,
+    {
         if freshness == Freshness::Cached
-            && let Some(hit) = inner.cache.document(did)
+            && let Some(hit) = cached(key)
         {
             return hit;
         }
-        inner
-            .document_flights
-            .run(did, || async {
+        flights
+            .run(key, || async {
+                // Another lookup may have just finished and filled the cache.
                 if freshness == Freshness::Cached
-                    && let Some(hit) = inner.cache.document(did)
+                    && let Some(hit) = cached(key)
                 {
                     return hit;
                 }
-                let answer = did::fetch_document(inner, did).await;
+                let answer = fetch().await;
                 if let Some(ttl) = self.ttl_for(&answer) {
-                    inner.cache.store_document(did, answer.clone(), ttl);
+                    store(key, answer.clone(), ttl);
                 }
                 answer
             })

@@ -82,16 +82,10 @@ impl std::str::FromStr for AtIdentifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syntax::vectors::lines;
 
     #[test]
     fn interop_vectors() {
-        for line in lines("atidentifier_syntax_valid.txt") {
-            assert!(AtIdentifier::new(&line).is_ok(), "valid: {line:?}");
-        }
-        for line in lines("atidentifier_syntax_invalid.txt") {
-            assert!(AtIdentifier::new(&line).is_err(), "invalid: {line:?}");
-        }
+        crate::syntax::vectors::check("atidentifier", |s| AtIdentifier::new(s).is_ok());
     }
 
     #[test]

@@ -76,16 +76,10 @@ string_identifier!(Handle);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syntax::vectors::lines;
 
     #[test]
     fn interop_vectors() {
-        for line in lines("handle_syntax_valid.txt") {
-            assert!(Handle::new(&line).is_ok(), "valid: {line:?}");
-        }
-        for line in lines("handle_syntax_invalid.txt") {
-            assert!(Handle::new(&line).is_err(), "invalid: {line:?}");
-        }
+        crate::syntax::vectors::check("handle", |s| Handle::new(s).is_ok());
     }
 
     #[test]

@@ -120,4 +120,19 @@ pub(crate) mod vectors {
             .map(str::to_owned)
             .collect()
     }
+
+    /// Every line of `<name>_syntax_valid.txt` is accepted and every line of
+    /// `<name>_syntax_invalid.txt` refused by `accepts`.
+    pub(crate) fn check(name: &str, accepts: impl Fn(&str) -> bool) {
+        let valid = lines(&format!("{name}_syntax_valid.txt"));
+        assert!(!valid.is_empty());
+        for line in valid {
+            assert!(accepts(&line), "valid {name}: {line:?}");
+        }
+        let invalid = lines(&format!("{name}_syntax_invalid.txt"));
+        assert!(!invalid.is_empty());
+        for line in invalid {
+            assert!(!accepts(&line), "invalid {name}: {line:?}");
+        }
+    }
 }
