@@ -7,18 +7,16 @@ use crate::syntax::{Did, DidMethod, Handle};
 
 pub(super) async fn fetch_document(inner: &Inner, did: &Did) -> Result<DidDocument, IdentityError> {
     let url = document_url(inner, did)?;
-    let mut request = http::Request::get(&url)
-        .header(
-            http::header::ACCEPT,
-            "application/did+ld+json, application/json",
+    let response = inner
+        .get(
+            &url,
+            &[(
+                http::header::ACCEPT,
+                "application/did+ld+json, application/json",
+            )],
+            FetchLimits::METADATA,
         )
-        .body(Vec::new())
-        .map_err(|e| IdentityError::Network {
-            what: url.clone(),
-            source: Some(std::sync::Arc::new(e)),
-        })?;
-    inner.limits(FetchLimits::METADATA).apply(&mut request);
-    let response = inner.http.send(request).await?;
+        .await?;
     match response.status().as_u16() {
         200 => {}
         404 => {

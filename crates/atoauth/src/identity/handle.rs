@@ -160,20 +160,14 @@ async fn well_known(inner: &Inner, handle: &Handle) -> Result<Did, IdentityError
         ),
         None => (format!("https://{handle}/.well-known/atproto-did"), None),
     };
-    let mut request = http::Request::get(&url);
-    if let Some(host) = host_header {
-        request = request.header(http::header::HOST, host);
-    }
-    let mut request = request
-        .body(Vec::new())
-        .map_err(|e| IdentityError::Network {
-            what: url.clone(),
-            source: Some(std::sync::Arc::new(e)),
-        })?;
-    inner
-        .limits(FetchLimits::HANDLE_WELL_KNOWN)
-        .apply(&mut request);
-    let response = match inner.http.send(request).await {
+    let headers: Vec<_> = host_header
+        .map(|host| (http::header::HOST, host))
+        .into_iter()
+        .collect();
+    let response = match inner
+        .get(&url, &headers, FetchLimits::HANDLE_WELL_KNOWN)
+        .await
+    {
         Ok(response) => response,
         // A redirect loop or an over-long redirect chain means the method found nothing.
         Err(HttpError::Redirect { .. }) => return Err(not_found(handle, "too many redirects")),
@@ -200,14 +194,7 @@ async fn via_service(inner: &Inner, service: &Url, handle: &Handle) -> Result<Di
             reason: format!("bad handle resolver URL: {e}"),
         })?;
     url.query_pairs_mut().append_pair("handle", handle.as_str());
-    let mut request = http::Request::get(url.as_str())
-        .body(Vec::new())
-        .map_err(|e| IdentityError::Network {
-            what: url.to_string(),
-            source: Some(std::sync::Arc::new(e)),
-        })?;
-    inner.limits(FetchLimits::METADATA).apply(&mut request);
-    let response = inner.http.send(request).await?;
+    let response = inner.get(url.as_str(), &[], FetchLimits::METADATA).await?;
     let status = response.status().as_u16();
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
     match status {

@@ -252,6 +252,28 @@ impl Inner {
             ..base
         }
     }
+
+    /// One GET through the resolver's HTTP client, with `limits` (the configured timeout wins).
+    async fn get(
+        &self,
+        url: &str,
+        headers: &[(http::header::HeaderName, &str)],
+        limits: crate::http::FetchLimits,
+    ) -> Result<crate::http::Response, crate::http::HttpError> {
+        let mut request = http::Request::get(url);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        let mut request =
+            request
+                .body(Vec::new())
+                .map_err(|e| crate::http::HttpError::ForbiddenTarget {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        self.limits(limits).apply(&mut request);
+        self.http.send(request).await
+    }
 }
 
 #[cfg(feature = "reqwest")]
