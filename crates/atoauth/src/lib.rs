@@ -15,7 +15,12 @@
 //! [`http::TargetPolicy::InsecureAllowLoopbackHttp`], which local development against a PDS on
 //! this machine needs and production never does.
 
+pub mod crypto;
+pub mod dpop;
 pub mod http;
 pub mod identity;
+pub mod pkce;
 pub mod scope;
+pub mod secret;
 pub mod syntax;
+pub mod testing;
