@@ -1,0 +1,60 @@
+//! Rule violations, reported with the id of the rule they break (e.g. `B5.9`, `F4.11`), so that
+//! the same validators serve the library (fail fast) and the developer tools (show them all).
+
+use std::fmt;
+
+/// One broken rule.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    /// The rule id in the atproto OAuth client requirements (`B1`, `C3`, `F4.6`, …).
+    pub rule: &'static str,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+impl Violation {
+    pub(crate) fn new(rule: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}", self.rule, self.message)
+    }
+}
+
+/// Several violations, displayed one per line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violations(pub Vec<Violation>);
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, violation) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{violation}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects violations while a document is checked.
+#[derive(Debug, Default)]
+pub(crate) struct Checker(pub(crate) Vec<Violation>);
+
+impl Checker {
+    pub(crate) fn require(&mut self, ok: bool, rule: &'static str, message: impl Into<String>) {
+        if !ok {
+            self.0.push(Violation::new(rule, message));
+        }
+    }
+
+    pub(crate) fn fail(&mut self, rule: &'static str, message: impl Into<String>) {
+        self.0.push(Violation::new(rule, message));
+    }
+}
