@@ -15,6 +15,7 @@
 //! [`http::TargetPolicy::InsecureAllowLoopbackHttp`], which local development against a PDS on
 //! this machine needs and production never does.
 
+pub mod client_metadata;
 pub mod crypto;
 pub mod dpop;
 pub mod http;
