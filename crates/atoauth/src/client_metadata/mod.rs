@@ -82,7 +82,6 @@ pub struct ClientMetadata {
 
 impl ClientMetadata {
     /// A builder for a web client served at `client_id`.
-    #[must_use]
     pub fn builder(client_id: impl Into<String>) -> ClientMetadataBuilder {
         ClientMetadataBuilder {
             metadata: Self {
