@@ -15,9 +15,12 @@
 //! [`http::TargetPolicy::InsecureAllowLoopbackHttp`], which local development against a PDS on
 //! this machine needs and production never does.
 
+pub mod client;
+pub mod client_auth;
 pub mod client_metadata;
 pub mod crypto;
 pub mod dpop;
+mod error;
 pub mod http;
 pub mod identity;
 pub mod metadata;
@@ -25,5 +28,11 @@ pub mod pkce;
 pub mod rules;
 pub mod scope;
 pub mod secret;
+pub mod session;
+pub mod store;
 pub mod syntax;
 pub mod testing;
+mod token;
+mod transport;
+
+pub use error::{Endpoint, OAuthError, SessionEndCause};

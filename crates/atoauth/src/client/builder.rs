@@ -1,0 +1,272 @@
+//! [`OAuthClientBuilder`]: every choice has a secure default; whatever weakens one says
+//! `insecure` or `danger` in its name.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{ClientInner, ClientKind, OAuthClient};
+use crate::client_auth::Keyset;
+use crate::client_metadata::{ClientMetadata, LoopbackClient, ValidationOptions};
+use crate::crypto::{Clock, OsRandomness, Randomness, SystemClock};
+use crate::dpop::NonceCache;
+use crate::error::OAuthError;
+use crate::http::{HttpClient, TargetPolicy};
+use crate::identity::IdentityResolver;
+use crate::metadata::{DEFAULT_METADATA_TTL, Discovery};
+use crate::rules::Violations;
+use crate::store::{MemorySessionStore, MemoryStateStore, SessionStore, StateStore};
+
+/// How long a pending authorization waits for its callback by default.
+pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Configures an [`OAuthClient`]. Errors are reported by [`OAuthClientBuilder::build`].
+#[derive(Default)]
+#[must_use]
+pub struct OAuthClientBuilder {
+    kind: Option<ClientKind>,
+    keyset: Option<Keyset>,
+    http: Option<Arc<dyn HttpClient>>,
+    policy: TargetPolicy,
+    resolver: Option<IdentityResolver>,
+    states: Option<Arc<dyn StateStore>>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    clock: Option<Arc<dyn Clock>>,
+    random: Option<Arc<dyn Randomness>>,
+    state_ttl: Option<Duration>,
+    metadata_ttl: Option<Duration>,
+    accept_missing_nonce: bool,
+    refresh_margin_secs: Option<i64>,
+    replace_sessions: bool,
+    local_client_host: bool,
+}
+
+impl std::fmt::Debug for OAuthClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClientBuilder")
+            .field("kind", &self.kind)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthClientBuilder {
+    /// The `http://localhost` development client (section C).
+    pub fn loopback(mut self, client: LoopbackClient) -> Self {
+        self.kind = Some(ClientKind::Loopback(client));
+        self
+    }
+
+    /// A client with a published metadata document (section B).
+    pub fn metadata(mut self, metadata: ClientMetadata) -> Self {
+        self.kind = Some(ClientKind::Published(Box::new(metadata)));
+        self
+    }
+
+    /// The signing keys of a confidential client (section J).
+    pub fn keyset(mut self, keyset: Keyset) -> Self {
+        self.keyset = Some(keyset);
+        self
+    }
+
+    /// The HTTP client for every request (default: [`crate::http::HardenedClient`]).
+    pub fn http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Which URLs may be fetched; the default allows public https only.
+    pub fn target_policy(mut self, policy: TargetPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The identity resolver (default: one built on the same HTTP client and policy).
+    pub fn identity_resolver(mut self, resolver: IdentityResolver) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Where pending authorizations go (default: memory).
+    pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.states = Some(store);
+        self
+    }
+
+    /// Where sessions go (default: memory; use a persistent store to survive restarts).
+    pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The randomness source (default: the OS CSPRNG).
+    pub fn randomness(mut self, random: Arc<dyn Randomness>) -> Self {
+        self.random = Some(random);
+        self
+    }
+
+    /// How long a pending authorization waits for its callback (default 15 minutes).
+    pub fn state_ttl(mut self, ttl: Duration) -> Self {
+        self.state_ttl = Some(ttl);
+        self
+    }
+
+    /// How long validated server metadata is reused (default 60 s).
+    pub fn metadata_ttl(mut self, ttl: Duration) -> Self {
+        self.metadata_ttl = Some(ttl);
+        self
+    }
+
+    /// Refresh this many seconds before the access token expires (default 30; M5).
+    pub fn refresh_margin(mut self, seconds: u32) -> Self {
+        self.refresh_margin_secs = Some(i64::from(seconds));
+        self
+    }
+
+    /// After a successful sign-in, revoke and delete the account's other sessions (L8). For apps
+    /// with one session per account, such as a CLI.
+    pub fn replace_existing_sessions(mut self) -> Self {
+        self.replace_sessions = true;
+        self
+    }
+
+    /// Accept responses to DPoP requests that lack a `DPoP-Nonce` header (I8, T2), as the
+    /// reference clients do. The default refuses them, as the spec requires.
+    pub fn danger_accept_responses_without_dpop_nonce(mut self) -> Self {
+        self.accept_missing_nonce = true;
+        self
+    }
+
+    /// Accept a port and a local host name (`.internal`, `.test`) in the client metadata's
+    /// `client_id` and redirect URIs (B1, B2, D5). Only for a client host on a test machine.
+    pub fn insecure_allow_local_client_host(mut self) -> Self {
+        self.local_client_host = true;
+        self
+    }
+
+    /// The client, after checking its configuration (B10).
+    ///
+    /// # Errors
+    /// [`OAuthError::ClientMetadata`] with every violation, or [`OAuthError::Config`].
+    pub fn build(self) -> Result<OAuthClient, OAuthError> {
+        let kind = self.kind.ok_or_else(|| {
+            OAuthError::Config("choose a client: loopback(…) or metadata(…)".to_owned())
+        })?;
+        let client_id = match &kind {
+            ClientKind::Loopback(loopback) => {
+                if self.keyset.is_some() {
+                    return Err(OAuthError::Config(
+                        "the loopback development client is public; it takes no keys".to_owned(),
+                    ));
+                }
+                loopback.client_id()
+            }
+            ClientKind::Published(metadata) => {
+                let options = ValidationOptions {
+                    fetched_from: None,
+                    insecure_allow_local_client_host: self.local_client_host,
+                };
+                let violations = metadata.check(&options);
+                if !violations.is_empty() {
+                    return Err(OAuthError::ClientMetadata(Violations(violations)));
+                }
+                check_keys(metadata, self.keyset.as_ref())?;
+                metadata.client_id.clone()
+            }
+        };
+        let http = match self.http {
+            Some(http) => http,
+            None => default_http(self.policy)?,
+        };
+        let resolver = match self.resolver {
+            Some(resolver) => resolver,
+            None => IdentityResolver::builder()
+                .http_client(Arc::clone(&http))
+                .target_policy(self.policy)
+                .build()?,
+        };
+        let discovery = Discovery::new(
+            Arc::clone(&http),
+            self.policy,
+            self.metadata_ttl.unwrap_or(DEFAULT_METADATA_TTL),
+        );
+        Ok(OAuthClient {
+            inner: Arc::new(ClientInner {
+                client_id,
+                kind,
+                keyset: self.keyset,
+                http,
+                policy: self.policy,
+                resolver,
+                discovery,
+                states: self
+                    .states
+                    .unwrap_or_else(|| Arc::new(MemoryStateStore::default())),
+                sessions: self
+                    .sessions
+                    .unwrap_or_else(|| Arc::new(MemorySessionStore::default())),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                random: self.random.unwrap_or_else(|| Arc::new(OsRandomness)),
+                state_ttl: self.state_ttl.unwrap_or(DEFAULT_STATE_TTL),
+                require_dpop_nonce: !self.accept_missing_nonce,
+                refresh_margin_secs: self.refresh_margin_secs.unwrap_or(30),
+                replace_sessions: self.replace_sessions,
+                authorization_nonces: NonceCache::default(),
+                refresh_locks: Mutex::default(),
+            }),
+        })
+    }
+}
+
+/// J1/B5.10: a confidential client has keys, and every one of them is published.
+fn check_keys(metadata: &ClientMetadata, keyset: Option<&Keyset>) -> Result<(), OAuthError> {
+    match (metadata.is_confidential(), keyset) {
+        (false, Some(_)) => Err(OAuthError::Config(
+            "a public client (token_endpoint_auth_method none) takes no keys".to_owned(),
+        )),
+        (true, None) => Err(OAuthError::Config(
+            "a confidential client (private_key_jwt) needs its keyset".to_owned(),
+        )),
+        (true, Some(keys)) => {
+            let Some(published) = &metadata.jwks else {
+                // Keys at `jwks_uri` cannot be checked offline; the AS will.
+                return Ok(());
+            };
+            for key in keys.public_jwks().keys {
+                let listed = published
+                    .keys
+                    .iter()
+                    .any(|p| p.kid == key.kid && p.x == key.x && p.y == key.y);
+                if !listed {
+                    return Err(OAuthError::Config(format!(
+                        "[B5.10] the key {:?} is not in the metadata's jwks",
+                        key.kid.unwrap_or_default()
+                    )));
+                }
+            }
+            Ok(())
+        }
+        (false, None) => Ok(()),
+    }
+}
+
+#[cfg(feature = "reqwest")]
+fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, OAuthError> {
+    let client = crate::http::HardenedClient::builder()
+        .target_policy(policy)
+        .build()
+        .map_err(|e| OAuthError::Config(format!("cannot build the HTTP client: {e}")))?;
+    Ok(Arc::new(client))
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_http(_: TargetPolicy) -> Result<Arc<dyn HttpClient>, OAuthError> {
+    Err(OAuthError::Config(
+        "without the reqwest feature, pass an HTTP client with http_client(…)".to_owned(),
+    ))
+}

@@ -1,0 +1,319 @@
+//! `complete_authorization`: check the callback (section K), exchange the code (L1), check the
+//! tokens and prove the issuer is authoritative for the account (L2–L5), and store the session.
+
+use std::sync::Arc;
+
+use super::OAuthClient;
+use crate::client::server_request::Revocation;
+use crate::crypto::{Es256Key, SignerBackend, random_token};
+use crate::dpop::{DpopKey, NonceCache, origin_of};
+use crate::error::{Endpoint, OAuthError};
+use crate::metadata::AuthorizationServerMetadata;
+use crate::secret::{AccessToken, AuthorizationCode, SessionId, State};
+use crate::session::OAuthSession;
+use crate::store::{ClientAuthBinding, PendingAuthorization, SessionData};
+use crate::syntax::{AtIdentifier, Did};
+use crate::token::{TokenSet, issued_access_token, parse_token_response};
+
+/// The query parameters of the redirect back to the app (K1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallbackParams {
+    /// `state`.
+    pub state: Option<State>,
+    /// `code`.
+    pub code: Option<AuthorizationCode>,
+    /// `iss` (RFC 9207).
+    pub iss: Option<String>,
+    /// `error`.
+    pub error: Option<String>,
+    /// `error_description`.
+    pub error_description: Option<String>,
+    /// `error_uri`.
+    pub error_uri: Option<String>,
+    /// A JARM `response` (unsupported, K1).
+    pub response: Option<String>,
+}
+
+impl CallbackParams {
+    /// Reads the parameters from a query string (with or without the leading `?`).
+    #[must_use]
+    pub fn from_query(query: &str) -> Self {
+        let mut params = Self::default();
+        for (name, value) in url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+            let value = value.into_owned();
+            match name.as_ref() {
+                "state" => params.state = Some(State::new(value)),
+                "code" => params.code = Some(AuthorizationCode::new(value)),
+                "iss" => params.iss = Some(value),
+                "error" => params.error = Some(value),
+                "error_description" => params.error_description = Some(value),
+                "error_uri" => params.error_uri = Some(value),
+                "response" => params.response = Some(value),
+                _ => {}
+            }
+        }
+        params
+    }
+
+    /// Reads the parameters from the full redirect URL.
+    #[must_use]
+    pub fn from_url(url: &url::Url) -> Self {
+        Self::from_query(url.query().unwrap_or_default())
+    }
+}
+
+/// A finished sign-in.
+#[derive(Debug)]
+pub struct CompletedAuthorization {
+    /// The new session.
+    pub session: OAuthSession,
+    /// The app state given to `start_authorization`.
+    pub app_state: Option<String>,
+}
+
+fn callback_error(rule: &'static str, reason: &str) -> OAuthError {
+    OAuthError::Callback {
+        rule,
+        reason: reason.to_owned(),
+    }
+}
+
+impl OAuthClient {
+    /// Finishes a sign-in from the callback parameters.
+    ///
+    /// # Errors
+    /// [`OAuthError::Callback`] for an unknown, expired or replayed `state` or a wrong `iss`;
+    /// [`OAuthError::AuthorizationFailed`] when the server sent an error (e.g. `access_denied`);
+    /// token, subject and authority failures (tokens are then revoked, L5); store failures.
+    pub async fn complete_authorization(
+        &self,
+        params: CallbackParams,
+    ) -> Result<CompletedAuthorization, OAuthError> {
+        let inner = &self.inner;
+        if params.response.is_some() {
+            return Err(callback_error("K1", "JARM responses are not supported"));
+        }
+        let state = params
+            .state
+            .as_ref()
+            .ok_or_else(|| callback_error("K2", "no state parameter"))?;
+        // K2: single use — taken, not read.
+        let pending = inner.states.take(state).await?.ok_or_else(|| {
+            callback_error(
+                "K2",
+                "unknown or already used state (start the sign-in again)",
+            )
+        })?;
+        if pending.expires_at <= inner.clock.unix_time() {
+            return Err(callback_error(
+                "K2",
+                "the sign-in took too long; start again",
+            ));
+        }
+        if let Some(error) = params.error {
+            return Err(OAuthError::AuthorizationFailed {
+                error,
+                description: params.error_description,
+                uri: params.error_uri,
+                app_state: pending.app_state,
+            });
+        }
+        let code = params
+            .code
+            .ok_or_else(|| callback_error("K4", "no code parameter"))?;
+        let iss = params
+            .iss
+            .ok_or_else(|| callback_error("K4", "no iss parameter"))?;
+        if iss != pending.issuer {
+            return Err(callback_error(
+                "K4",
+                &format!("iss {iss:?} is not the issuer the flow started with"),
+            ));
+        }
+        let server = inner
+            .discovery
+            .authorization_server(&pending.issuer, false)
+            .await?;
+        let dpop = DpopKey::from_key(Es256Key::from_private_jwk(
+            &pending.dpop_key,
+            SignerBackend::default(),
+        )?)?;
+        let nonces = NonceCache::default();
+        if let Some(nonce) = &pending.dpop_nonce {
+            nonces.update(&origin_of(&server.token_endpoint), nonce);
+        }
+        let params = [
+            ("grant_type", "authorization_code"),
+            ("code", code.secret()),
+            ("redirect_uri", pending.redirect_uri.as_str()),
+            ("code_verifier", pending.code_verifier.secret()),
+        ];
+        let response = inner
+            .post_to_server(
+                &server,
+                &server.token_endpoint,
+                &params,
+                &pending.auth,
+                (&dpop, &nonces),
+                None,
+            )
+            .await?;
+        let now = inner.clock.unix_time();
+        let tokens = match parse_token_response(Endpoint::Token, &response, now) {
+            Ok(tokens) => tokens,
+            Err(error) => {
+                // L5: a response that carried a token but failed a check is revoked.
+                if let Some(token) = issued_access_token(&response) {
+                    self.revoke_stray(&server, &token, &pending.auth, (&dpop, &nonces))
+                        .await;
+                }
+                return Err(error);
+            }
+        };
+        if let Err(error) = self.check_subject(&pending, &server, &tokens).await {
+            self.revoke_stray(
+                &server,
+                &tokens.access_token,
+                &pending.auth,
+                (&dpop, &nonces),
+            )
+            .await;
+            return Err(error);
+        }
+        let identity = inner
+            .resolver
+            .resolve_fresh(&AtIdentifier::Did(tokens.sub.clone()))
+            .await;
+        let (handle, pds) = match identity {
+            Ok(identity) => (
+                identity.handle.filter(|_| identity.handle_verified),
+                identity.pds,
+            ),
+            Err(error) => {
+                self.revoke_stray(
+                    &server,
+                    &tokens.access_token,
+                    &pending.auth,
+                    (&dpop, &nonces),
+                )
+                .await;
+                return Err(error.into());
+            }
+        };
+        let session_id = SessionId::new(random_token(inner.random.as_ref(), 16)?);
+        let data = SessionData {
+            did: tokens.sub.clone(),
+            session_id,
+            handle,
+            issuer: server.issuer.clone(),
+            pds,
+            client_id: inner.client_id.clone(),
+            auth: pending.auth.clone(),
+            scope: tokens.scope.clone(),
+            requested_scope: pending.scope.clone(),
+            access_token: tokens.access_token.clone(),
+            refresh_token: tokens.refresh_token.clone(),
+            expires_at: tokens.expires_at,
+            dpop_key: pending.dpop_key.clone(),
+            dpop_nonces: nonces.snapshot(),
+            created_at: now,
+            updated_at: now,
+        };
+        if let Err(error) = inner.sessions.upsert(&data).await {
+            // P3: tokens we cannot keep must not stay valid.
+            self.revoke_stray(
+                &server,
+                &tokens.access_token,
+                &pending.auth,
+                (&dpop, &nonces),
+            )
+            .await;
+            return Err(OAuthError::PersistFailed(error));
+        }
+        if inner.replace_sessions {
+            self.sign_out_others(&data).await;
+        }
+        let session = OAuthSession::from_parts(Arc::clone(inner), data, dpop, Some(server));
+        Ok(CompletedAuthorization {
+            session,
+            app_state: pending.app_state,
+        })
+    }
+
+    /// L3 and L4: the right account, and an issuer authoritative for it.
+    async fn check_subject(
+        &self,
+        pending: &PendingAuthorization,
+        server: &AuthorizationServerMetadata,
+        tokens: &TokenSet,
+    ) -> Result<(), OAuthError> {
+        if let Some(expected) = &pending.expected_did
+            && expected != &tokens.sub
+        {
+            return Err(OAuthError::SubjectMismatch {
+                expected: expected.to_string(),
+                actual: tokens.sub.to_string(),
+            });
+        }
+        self.check_authoritative(&tokens.sub, &server.issuer).await
+    }
+
+    /// L4: resolve `did` afresh, take its PDS, and check the AS that PDS names is `issuer`.
+    pub(crate) async fn check_authoritative(
+        &self,
+        did: &Did,
+        issuer: &str,
+    ) -> Result<(), OAuthError> {
+        let inner = &self.inner;
+        let identity = inner
+            .resolver
+            .resolve_fresh(&AtIdentifier::Did(did.clone()))
+            .await?;
+        let found = inner.discovery.for_pds(&identity.pds, true).await?;
+        if found.server.issuer != issuer {
+            return Err(OAuthError::NotAuthoritative {
+                did: did.to_string(),
+                issuer: issuer.to_owned(),
+                found: found.server.issuer.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn revoke_stray(
+        &self,
+        server: &AuthorizationServerMetadata,
+        token: &AccessToken,
+        binding: &ClientAuthBinding,
+        dpop: (&DpopKey, &NonceCache),
+    ) {
+        let outcome = self
+            .inner
+            .revoke(server, token.secret(), "access_token", binding, dpop)
+            .await;
+        if outcome != Revocation::Revoked {
+            tracing::warn!(
+                ?outcome,
+                "could not revoke tokens issued to a failed sign-in"
+            );
+        }
+    }
+
+    /// L8: after a new sign-in, the account's older sessions are signed out.
+    async fn sign_out_others(&self, new: &SessionData) {
+        let Ok(others) = self.inner.sessions.list_by_did(&new.did).await else {
+            return;
+        };
+        for old in others
+            .into_iter()
+            .filter(|s| s.session_id != new.session_id)
+        {
+            match OAuthSession::resume(Arc::clone(&self.inner), old).await {
+                Ok(session) => {
+                    let _ = session.sign_out().await;
+                }
+                Err(error) => tracing::debug!(%error, "an older session was already unusable"),
+            }
+        }
+    }
+}

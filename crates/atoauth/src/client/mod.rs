@@ -1,0 +1,178 @@
+//! The app-wide [`OAuthClient`]: configuration, resolver, discovery, stores, HTTP, clock and
+//! randomness; the two calls of the flow (`start_authorization`, `complete_authorization`); and
+//! session lookup.
+
+mod authorize;
+mod builder;
+mod callback;
+mod server_request;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use authorize::{AuthorizeOptions, Prompt};
+pub use builder::{DEFAULT_STATE_TTL, OAuthClientBuilder};
+pub use callback::{CallbackParams, CompletedAuthorization};
+pub use server_request::Revocation;
+
+use crate::client_auth::Keyset;
+use crate::client_metadata::{ClientMetadata, LoopbackClient};
+use crate::crypto::{Clock, Randomness};
+use crate::dpop::NonceCache;
+use crate::error::OAuthError;
+use crate::http::{HttpClient, TargetPolicy};
+use crate::identity::IdentityResolver;
+use crate::metadata::Discovery;
+use crate::secret::SessionId;
+use crate::session::OAuthSession;
+use crate::store::{SessionData, SessionStore, StateStore};
+use crate::syntax::Did;
+
+/// What kind of client this is.
+#[derive(Clone, Debug)]
+pub enum ClientKind {
+    /// The `http://localhost` development client (section C): always public.
+    Loopback(LoopbackClient),
+    /// A client with a published metadata document (section B), public or confidential.
+    Published(Box<ClientMetadata>),
+}
+
+/// An OAuth client for one `client_id`, shared by the whole app (cheap to clone).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), atoauth::OAuthError> {
+/// use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
+/// use atoauth::client_metadata::LoopbackClient;
+///
+/// let loopback = LoopbackClient::new(["http://127.0.0.1/callback"], Some("atproto"))
+///     .map_err(|v| atoauth::OAuthError::Config(format!("{v:?}")))?;
+/// let client = OAuthClient::builder().loopback(loopback).build()?;
+/// let url = client
+///     .start_authorization("alice.bsky.social", AuthorizeOptions::default())
+///     .await?;
+/// println!("open {url}");
+/// // … the browser comes back to the redirect URI with `?code=…&state=…&iss=…`:
+/// let callback = CallbackParams::from_query("code=…&state=…&iss=…");
+/// let done = client.complete_authorization(callback).await?;
+/// println!("signed in as {}", done.session.did());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct OAuthClient {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) client_id: String,
+    pub(crate) kind: ClientKind,
+    pub(crate) keyset: Option<Keyset>,
+    pub(crate) http: Arc<dyn HttpClient>,
+    pub(crate) policy: TargetPolicy,
+    pub(crate) resolver: IdentityResolver,
+    pub(crate) discovery: Discovery,
+    pub(crate) states: Arc<dyn StateStore>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Randomness>,
+    pub(crate) state_ttl: Duration,
+    pub(crate) require_dpop_nonce: bool,
+    pub(crate) refresh_margin_secs: i64,
+    pub(crate) replace_sessions: bool,
+    /// AS nonces shared by authorizations in flight (I6: per server origin).
+    pub(crate) authorization_nonces: NonceCache,
+    pub(crate) refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for ClientInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.client_id)
+            .field("policy", &self.policy)
+            .field("confidential", &self.keyset.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientInner {
+    /// The per-session lock that serialises refreshes in this process (N4).
+    pub(crate) fn refresh_lock(&self, did: &Did, id: &SessionId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .refresh_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Drop locks nobody holds any more, so the map does not grow with every session seen.
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        Arc::clone(locks.entry(format!("{did} {}", id.secret())).or_default())
+    }
+
+    pub(crate) fn declared_scope(&self) -> &str {
+        match &self.kind {
+            ClientKind::Loopback(loopback) => loopback.scope(),
+            ClientKind::Published(metadata) => &metadata.scope,
+        }
+    }
+}
+
+impl OAuthClient {
+    /// Starts configuring a client.
+    pub fn builder() -> OAuthClientBuilder {
+        OAuthClientBuilder::default()
+    }
+
+    /// The `client_id`.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// The client's kind and metadata.
+    #[must_use]
+    pub fn kind(&self) -> &ClientKind {
+        &self.inner.kind
+    }
+
+    /// The public JWKS a confidential client publishes (`None` for public clients).
+    #[must_use]
+    pub fn public_jwks(&self) -> Option<crate::crypto::JwkSet> {
+        self.inner.keyset.as_ref().map(Keyset::public_jwks)
+    }
+
+    /// The identity resolver the client uses.
+    #[must_use]
+    pub fn resolver(&self) -> &IdentityResolver {
+        &self.inner.resolver
+    }
+
+    /// Resumes a stored session (Q3). It refreshes only when needed, on first use.
+    ///
+    /// # Errors
+    /// [`OAuthError::SessionNotFound`], a store failure, or an ended session (which is deleted).
+    pub async fn restore(&self, did: &Did, id: &SessionId) -> Result<OAuthSession, OAuthError> {
+        let data =
+            self.inner
+                .sessions
+                .get(did, id)
+                .await?
+                .ok_or_else(|| OAuthError::SessionNotFound {
+                    did: did.to_string(),
+                })?;
+        OAuthSession::resume(Arc::clone(&self.inner), data).await
+    }
+
+    /// The sessions stored for `did`.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn sessions_of(&self, did: &Did) -> Result<Vec<SessionData>, OAuthError> {
+        Ok(self.inner.sessions.list_by_did(did).await?)
+    }
+
+    /// Every stored session.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn all_sessions(&self) -> Result<Vec<SessionData>, OAuthError> {
+        Ok(self.inner.sessions.list_all().await?)
+    }
+}

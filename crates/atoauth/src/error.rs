@@ -1,0 +1,243 @@
+//! The errors of the OAuth flow and of sessions. Variants follow the flow (STYLE §3); server
+//! errors keep the OAuth `error` code as data, so callers can tell `invalid_grant` (sign in
+//! again) from a transient failure. No variant ever carries a token, code or key.
+
+use crate::crypto::{KeyError, RandomError};
+use crate::http::HttpError;
+use crate::identity::IdentityError;
+use crate::metadata::MetadataError;
+use crate::rules::Violations;
+use crate::scope::Permission;
+use crate::store::StoreError;
+
+/// Which authorization-server endpoint answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// Pushed authorization request (G1).
+    Par,
+    /// Code exchange (L1).
+    Token,
+    /// Refresh (N2).
+    Refresh,
+    /// Revocation (P1).
+    Revocation,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Par => "the PAR endpoint",
+            Self::Token => "the token endpoint",
+            Self::Refresh => "the token endpoint (refresh)",
+            Self::Revocation => "the revocation endpoint",
+        })
+    }
+}
+
+/// Why a stored session can no longer be used (Q3, R2, J6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEndCause {
+    /// The user or the app signed out.
+    SignedOut,
+    /// The server refused the refresh token (`invalid_grant`): revoked, expired or replayed.
+    RefreshRejected {
+        /// The server's description.
+        description: Option<String>,
+    },
+    /// The access token stays invalid after a refresh (O2).
+    TokenRejected,
+    /// The session has no refresh token and its access token expired.
+    Expired,
+    /// The account moved to a PDS served by another authorization server (R2).
+    AuthorizationServerChanged {
+        /// The session's issuer.
+        was: String,
+        /// The issuer the DID's PDS names now.
+        now: String,
+    },
+    /// The confidential-client key the session is bound to is gone (J6).
+    KeyRemoved {
+        /// The key id.
+        kid: String,
+    },
+    /// The stored session belongs to another client id (a configuration change).
+    ClientChanged,
+}
+
+impl std::fmt::Display for SessionEndCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SignedOut => f.write_str("signed out"),
+            Self::RefreshRejected { description } => write!(
+                f,
+                "the server refused the refresh token ({})",
+                description.as_deref().unwrap_or("invalid_grant")
+            ),
+            Self::TokenRejected => f.write_str("the server keeps refusing the access token"),
+            Self::Expired => f.write_str("the access token expired and there is no refresh token"),
+            Self::AuthorizationServerChanged { was, now } => write!(
+                f,
+                "the account moved: its authorization server is now {now}, not {was}; sign in again"
+            ),
+            Self::KeyRemoved { kid } => {
+                write!(
+                    f,
+                    "the client key {kid:?} this session is bound to was removed"
+                )
+            }
+            Self::ClientChanged => f.write_str("the session belongs to another client id"),
+        }
+    }
+}
+
+/// Everything that can go wrong in the OAuth flow or a session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OAuthError {
+    /// The login input is neither a handle, a DID nor a server URL (E1).
+    #[error("{input:?} is not a handle, a DID or a server URL: {reason}")]
+    InvalidInput {
+        /// What was given.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The client configuration is unusable (B10, J1, D1, G2).
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+    /// The client metadata breaks rules (B10).
+    #[error("invalid client metadata: {0}")]
+    ClientMetadata(Violations),
+    /// Identity resolution failed (section E).
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Discovery failed (section F).
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// A request could not be sent or its response read.
+    #[error("request to {url} failed")]
+    Http {
+        /// The URL, without query.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: HttpError,
+    },
+    /// The authorization server answered an OAuth error (kept as data).
+    #[error("{endpoint} answered HTTP {status}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Server {
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// HTTP status.
+        status: u16,
+        /// The OAuth `error` code (`invalid_grant`, `invalid_request`, …).
+        error: String,
+        /// `error_description`.
+        description: Option<String>,
+    },
+    /// A response broke a rule of the profile (L2, G4, I8).
+    #[error("[{rule}] invalid response from {endpoint}: {reason}")]
+    InvalidResponse {
+        /// Which endpoint (or the PDS).
+        endpoint: String,
+        /// The rule id.
+        rule: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The callback carried an error from the authorization server (K3), e.g. `access_denied`.
+    #[error("the authorization server returned {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    AuthorizationFailed {
+        /// The OAuth error code.
+        error: String,
+        /// `error_description`.
+        description: Option<String>,
+        /// `error_uri`.
+        uri: Option<String>,
+        /// The app state saved with the request.
+        app_state: Option<String>,
+    },
+    /// The callback is malformed or does not match a pending request (K1, K2, K4).
+    #[error("[{rule}] bad callback: {reason}")]
+    Callback {
+        /// The rule id.
+        rule: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The token's `sub` is not the account the flow started for (L3) or the session's (N7).
+    #[error("[L3] the server signed in {actual}, but the flow was for {expected}")]
+    SubjectMismatch {
+        /// The DID expected.
+        expected: String,
+        /// The DID in the token response.
+        actual: String,
+    },
+    /// The issuer is not authoritative for the account (L4).
+    #[error("[L4] {issuer} is not the authorization server of {did} (its PDS names {found})")]
+    NotAuthoritative {
+        /// The account.
+        did: String,
+        /// The issuer that issued the tokens.
+        issuer: String,
+        /// The issuer the account's PDS names.
+        found: String,
+    },
+    /// No stored session for this account.
+    #[error("no session for {did}")]
+    SessionNotFound {
+        /// The account.
+        did: String,
+    },
+    /// The session ended and was deleted; sign in again.
+    #[error("the session of {did} ended: {cause}")]
+    SessionEnded {
+        /// The account.
+        did: String,
+        /// Why.
+        cause: SessionEndCause,
+    },
+    /// The PDS refused a call for want of a permission (O3); request it in a new authorization.
+    #[error("the session lacks the permission {permission} ({message})")]
+    ScopeMissing {
+        /// The permission the PDS named.
+        permission: Box<Permission>,
+        /// The PDS's message.
+        message: String,
+    },
+    /// The PDS answered an XRPC error.
+    #[error("the PDS answered HTTP {status}: {error}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Xrpc {
+        /// HTTP status.
+        status: u16,
+        /// The XRPC `error` name.
+        error: String,
+        /// The XRPC `message`.
+        message: Option<String>,
+    },
+    /// A store failed.
+    #[error("session storage failed")]
+    Store(#[from] StoreError),
+    /// Key handling failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Randomness failed.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    /// Fresh tokens could not be stored; they were revoked (P3).
+    #[error("new tokens could not be stored and were revoked")]
+    PersistFailed(#[source] StoreError),
+}
+
+impl OAuthError {
+    /// The OAuth `error` code when the server or the callback gave one.
+    #[must_use]
+    pub fn oauth_error_code(&self) -> Option<&str> {
+        match self {
+            Self::Server { error, .. } | Self::AuthorizationFailed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

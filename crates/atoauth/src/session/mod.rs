@@ -1,0 +1,227 @@
+//! [`OAuthSession`]: one signed-in account. It sends authenticated requests to the account's PDS
+//! (never to the issuer, O1), refreshes before expiry and on `invalid_token` (M5, O2), exposes
+//! what was granted (L7), and signs out (P1, P2).
+
+mod refresh;
+mod xrpc;
+
+use std::sync::{Arc, RwLock};
+
+use url::Url;
+
+use crate::client::ClientInner;
+pub use crate::client::Revocation;
+use crate::crypto::{Es256Key, SignerBackend};
+use crate::dpop::{DpopKey, NonceCache};
+use crate::error::{OAuthError, SessionEndCause};
+use crate::metadata::AuthorizationServerMetadata;
+use crate::scope::{Permissions, Scope, ScopeDiff};
+use crate::secret::SessionId;
+use crate::store::SessionData;
+use crate::syntax::{Did, Handle};
+
+/// A signed-in session. Cheap to clone; clones share tokens and nonces.
+#[derive(Clone, Debug)]
+pub struct OAuthSession {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    client: Arc<ClientInner>,
+    did: Did,
+    id: SessionId,
+    dpop: DpopKey,
+    nonces: NonceCache,
+    data: RwLock<SessionData>,
+    server: tokio::sync::Mutex<Option<Arc<AuthorizationServerMetadata>>>,
+}
+
+impl std::fmt::Debug for SessionInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthSession")
+            .field("did", &self.did)
+            .field("session_id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthSession {
+    pub(crate) fn from_parts(
+        client: Arc<ClientInner>,
+        data: SessionData,
+        dpop: DpopKey,
+        server: Option<Arc<AuthorizationServerMetadata>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(SessionInner {
+                client,
+                did: data.did.clone(),
+                id: data.session_id.clone(),
+                dpop,
+                nonces: NonceCache::from_map(data.dpop_nonces.clone()),
+                data: RwLock::new(data),
+                server: tokio::sync::Mutex::new(server),
+            }),
+        }
+    }
+
+    /// Q3: checks a stored session is still usable by this client, and wraps it.
+    pub(crate) async fn resume(
+        client: Arc<ClientInner>,
+        data: SessionData,
+    ) -> Result<Self, OAuthError> {
+        let cause = if data.client_id != client.client_id {
+            Some(SessionEndCause::ClientChanged)
+        } else {
+            match (&data.auth.kid, &client.keyset) {
+                (Some(kid), Some(keys)) if !keys.contains(kid) => {
+                    Some(SessionEndCause::KeyRemoved { kid: kid.clone() })
+                }
+                (Some(kid), None) => Some(SessionEndCause::KeyRemoved { kid: kid.clone() }),
+                _ => None,
+            }
+        };
+        if let Some(cause) = cause {
+            client.sessions.delete(&data.did, &data.session_id).await?;
+            return Err(OAuthError::SessionEnded {
+                did: data.did.to_string(),
+                cause,
+            });
+        }
+        let key = Es256Key::from_private_jwk(&data.dpop_key, SignerBackend::default())?;
+        let dpop = DpopKey::from_key(key)?;
+        Ok(Self::from_parts(client, data, dpop, None))
+    }
+
+    fn data(&self) -> std::sync::RwLockReadGuard<'_, SessionData> {
+        // Every write replaces the whole record, so a poisoned lock still holds a valid one.
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn replace_data(&self, data: SessionData) {
+        *self
+            .inner
+            .data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = data;
+    }
+
+    /// The account's DID: the session's identity (E6).
+    #[must_use]
+    pub fn did(&self) -> &Did {
+        &self.inner.did
+    }
+
+    /// The session id (several sessions may exist per DID).
+    #[must_use]
+    pub fn session_id(&self) -> &SessionId {
+        &self.inner.id
+    }
+
+    /// The handle verified at sign-in, for display.
+    #[must_use]
+    pub fn handle(&self) -> Option<Handle> {
+        self.data().handle.clone()
+    }
+
+    /// The PDS requests go to.
+    #[must_use]
+    pub fn pds(&self) -> Url {
+        self.data().pds.clone()
+    }
+
+    /// The authorization server.
+    #[must_use]
+    pub fn issuer(&self) -> String {
+        self.data().issuer.clone()
+    }
+
+    /// When the access token expires (Unix seconds), if the server said.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<i64> {
+        self.data().expires_at
+    }
+
+    /// The scope the server granted (L7).
+    #[must_use]
+    pub fn granted_scope(&self) -> Scope {
+        Scope::parse(&self.data().scope)
+    }
+
+    /// What the granted scope allows; gate features on this (L7).
+    #[must_use]
+    pub fn permissions(&self) -> Permissions {
+        Permissions::from(&self.granted_scope())
+    }
+
+    /// What was asked for but not granted, and the reverse (G8: plan an upgrade flow).
+    #[must_use]
+    pub fn scope_diff(&self) -> ScopeDiff {
+        let data = self.data();
+        ScopeDiff::between(
+            &Scope::parse(&data.requested_scope),
+            &Scope::parse(&data.scope),
+        )
+    }
+
+    /// A copy of the stored record (secrets stay redacted in its `Debug`).
+    #[must_use]
+    pub fn snapshot(&self) -> SessionData {
+        self.data().clone()
+    }
+
+    /// The authorization server's metadata (cached by discovery).
+    async fn server(&self) -> Result<Arc<AuthorizationServerMetadata>, OAuthError> {
+        let mut cached = self.inner.server.lock().await;
+        if let Some(server) = cached.as_ref() {
+            return Ok(Arc::clone(server));
+        }
+        let issuer = self.issuer();
+        let server = self
+            .inner
+            .client
+            .discovery
+            .authorization_server(&issuer, false)
+            .await?;
+        *cached = Some(Arc::clone(&server));
+        Ok(server)
+    }
+
+    /// Signs out: revokes the tokens at the server (best effort, P1) and always deletes the
+    /// session locally (P2).
+    ///
+    /// # Errors
+    /// Only when the local deletion fails; the revocation outcome is returned either way.
+    pub async fn sign_out(&self) -> Result<Revocation, OAuthError> {
+        let data = self.snapshot();
+        let outcome = match self.server().await {
+            Ok(server) => {
+                // Revoking the refresh token ends the whole grant on the reference AS.
+                let (token, hint) = match &data.refresh_token {
+                    Some(token) => (token.secret(), "refresh_token"),
+                    None => (data.access_token.secret(), "access_token"),
+                };
+                self.inner
+                    .client
+                    .revoke(
+                        &server,
+                        token,
+                        hint,
+                        &data.auth,
+                        (&self.inner.dpop, &self.inner.nonces),
+                    )
+                    .await
+            }
+            Err(error) => Revocation::Failed(error.to_string()),
+        };
+        self.inner
+            .client
+            .sessions
+            .delete(&self.inner.did, &self.inner.id)
+            .await?;
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,215 @@
+//! Authenticated requests to the PDS (section O): DPoP with `ath` and the PDS nonce, the
+//! session's PDS as the only target, one refresh-and-retry on `invalid_token` (O2), and XRPC
+//! errors as typed errors — a missing scope carries the parsed permission (O3).
+
+use serde_json::Value;
+
+use super::OAuthSession;
+use super::refresh::Reason;
+use crate::error::{OAuthError, SessionEndCause};
+use crate::http::{FetchLimits, Response};
+use crate::scope::Permission;
+use crate::syntax::Nsid;
+use crate::transport::{Replayable, Server};
+
+/// The body cap for XRPC responses (blobs can be large; metadata limits do not apply).
+const XRPC_RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
+
+impl OAuthSession {
+    /// Sends `method path` to the session's PDS with the access token, refreshing as needed.
+    /// `path` is absolute (`/xrpc/…?…`); it cannot point elsewhere than the PDS.
+    ///
+    /// # Errors
+    /// A path that leaves the PDS, network failures, or an ended session.
+    pub async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        headers: http::HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Response, OAuthError> {
+        if self.needs_refresh() {
+            self.refresh_for(Reason::Expiring).await?;
+        }
+        let pds = self.pds();
+        let url = pds
+            .join(path)
+            .ok()
+            .filter(|_| path.starts_with('/') && !path.starts_with("//"))
+            .filter(|url| url.origin() == pds.origin())
+            .ok_or_else(|| OAuthError::InvalidInput {
+                input: path.to_owned(),
+                reason: "not a path on the PDS".to_owned(),
+            })?;
+        let request = Replayable {
+            method,
+            url,
+            headers,
+            body,
+            limits: FetchLimits {
+                max_body_bytes: XRPC_RESPONSE_LIMIT,
+                redirects: 0,
+                timeout: std::time::Duration::from_secs(30),
+            },
+        };
+        let mut refreshed = false;
+        loop {
+            let token = self.snapshot().access_token;
+            let response = self
+                .inner
+                .client
+                .dpop_sender(&self.inner.dpop, &self.inner.nonces)
+                .send(Server::Resource, &request, Some(token.secret()))
+                .await?;
+            if !is_invalid_token(&response) {
+                return Ok(response);
+            }
+            if refreshed {
+                // O2: still refused after a refresh.
+                return Err(self.end(SessionEndCause::TokenRejected).await);
+            }
+            refreshed = true;
+            self.refresh_for(Reason::Rejected(token)).await?;
+        }
+    }
+
+    /// An XRPC query (GET) with `params`; the JSON result.
+    ///
+    /// # Errors
+    /// As [`OAuthSession::send`], plus the XRPC error the PDS answered.
+    pub async fn query(&self, nsid: &Nsid, params: &[(&str, &str)]) -> Result<Value, OAuthError> {
+        let mut path = format!("/xrpc/{nsid}");
+        if !params.is_empty() {
+            path.push('?');
+            path.push_str(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params)
+                    .finish(),
+            );
+        }
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let response = self
+            .send(http::Method::GET, &path, headers, Vec::new())
+            .await?;
+        xrpc_result(&response)
+    }
+
+    /// An XRPC procedure (POST) with a JSON body; the JSON result (`null` when empty).
+    ///
+    /// # Errors
+    /// As [`OAuthSession::send`], plus the XRPC error the PDS answered.
+    pub async fn procedure(&self, nsid: &Nsid, input: &Value) -> Result<Value, OAuthError> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let body = serde_json::to_vec(input).map_err(|e| OAuthError::InvalidInput {
+            input: nsid.to_string(),
+            reason: e.to_string(),
+        })?;
+        let response = self
+            .send(http::Method::POST, &format!("/xrpc/{nsid}"), headers, body)
+            .await?;
+        xrpc_result(&response)
+    }
+}
+
+fn is_invalid_token(response: &Response) -> bool {
+    response.status() == http::StatusCode::UNAUTHORIZED
+        && response
+            .headers()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("invalid_token"))
+}
+
+/// The JSON body of a successful XRPC call, or its error as a typed error.
+pub(crate) fn xrpc_result(response: &Response) -> Result<Value, OAuthError> {
+    let body: Option<Value> = serde_json::from_slice(response.body()).ok();
+    if response.status().is_success() {
+        return Ok(body.unwrap_or(Value::Null));
+    }
+    let body = body.unwrap_or_default();
+    let error = body
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or("Unknown")
+        .to_owned();
+    let message = body
+        .get("message")
+        .and_then(Value::as_str)
+        .map(|m| m.chars().take(500).collect::<String>());
+    if response.status() == http::StatusCode::FORBIDDEN
+        && let Some(permission) = message.as_deref().and_then(missing_scope)
+    {
+        return Err(OAuthError::ScopeMissing {
+            permission: Box::new(permission),
+            message: message.unwrap_or_default(),
+        });
+    }
+    Err(OAuthError::Xrpc {
+        status: response.status().as_u16(),
+        error,
+        message,
+    })
+}
+
+/// O3: the reference PDS says `Missing required scope "<scope>"`.
+fn missing_scope(message: &str) -> Option<Permission> {
+    let rest = message.split_once("Missing required scope")?.1;
+    let quoted = rest.trim().strip_prefix('"')?;
+    let (scope, _) = quoted.split_once('"')?;
+    Permission::parse(scope).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> Response {
+        http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn o3_missing_scope_becomes_a_typed_error_with_the_permission() {
+        let error = xrpc_result(&response(
+            403,
+            r#"{"error":"ScopeMissingError","message":"Missing required scope \"repo:app.bsky.feed.post?action=delete\""}"#,
+        ))
+        .unwrap_err();
+        let OAuthError::ScopeMissing { permission, .. } = error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(
+            permission.to_string(),
+            "repo:app.bsky.feed.post?action=delete"
+        );
+    }
+
+    #[test]
+    fn other_errors_keep_status_name_and_message() {
+        let error = xrpc_result(&response(
+            400,
+            r#"{"error":"InvalidRequest","message":"bad"}"#,
+        ))
+        .unwrap_err();
+        assert!(matches!(
+            error,
+            OAuthError::Xrpc { status: 400, ref error, message: Some(ref m) } if error == "InvalidRequest" && m == "bad"
+        ));
+        assert_eq!(xrpc_result(&response(200, "")).unwrap(), Value::Null);
+    }
+}
