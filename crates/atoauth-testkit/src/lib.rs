@@ -14,8 +14,10 @@
 
 mod dns;
 mod pds;
+mod recording;
 mod server;
 
 pub use dns::TestDns;
 pub use pds::{Account, AuthorizeError, Consent, Pds, Ready, interop_dir, pds};
+pub use recording::{Exchange, RecordingHttp};
 pub use server::{Reply, SeenRequest, TestServer};

@@ -306,6 +306,9 @@ fn start() -> Pds {
         .tls_backend_preconfigured(tls)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
+        // Each #[tokio::test] has its own runtime, and a pooled connection dies with the
+        // runtime that opened it: never reuse one across tests.
+        .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(60))
         .build()
         .expect("a reqwest client");

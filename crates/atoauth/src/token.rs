@@ -190,7 +190,8 @@ mod tests {
             } else {
                 body[field] = value.clone();
             }
-            let error = parse_token_response(Endpoint::Token, &response(200, &body), 0).unwrap_err();
+            let error =
+                parse_token_response(Endpoint::Token, &response(200, &body), 0).unwrap_err();
             assert!(
                 matches!(&error, OAuthError::InvalidResponse { rule: r, .. } if *r == rule),
                 "{field}={value}: {error}"

@@ -1,0 +1,105 @@
+//! An [`HttpClient`] wrapper that records every exchange: method, URL path, OAuth grant type
+//! and status. Tests count token requests and revocations with it, without timing anything.
+
+use std::sync::{Arc, Mutex};
+
+use atoauth::http::{HttpClient, HttpError, HttpFuture, Request};
+
+/// One request seen by [`RecordingHttp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The URL without query.
+    pub url: String,
+    /// The path alone.
+    pub path: String,
+    /// `grant_type` of a form body, if any.
+    pub grant_type: Option<String>,
+    /// The response status (`None` when the request failed).
+    pub status: Option<u16>,
+}
+
+/// Wraps an HTTP client and records what goes through it.
+#[derive(Clone)]
+pub struct RecordingHttp {
+    inner: Arc<dyn HttpClient>,
+    log: Arc<Mutex<Vec<Exchange>>>,
+}
+
+impl std::fmt::Debug for RecordingHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingHttp")
+            .field("exchanges", &self.exchanges().len())
+            .finish()
+    }
+}
+
+impl RecordingHttp {
+    /// Records the traffic of `inner`.
+    pub fn new(inner: Arc<dyn HttpClient>) -> Self {
+        Self {
+            inner,
+            log: Arc::default(),
+        }
+    }
+
+    /// Everything seen so far.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many requests went to a path ending with `suffix` (e.g. `/oauth/revoke`) and got a
+    /// 2xx answer.
+    pub fn successes(&self, suffix: &str) -> usize {
+        self.exchanges()
+            .iter()
+            .filter(|e| {
+                e.path.ends_with(suffix) && e.status.is_some_and(|s| (200..300).contains(&s))
+            })
+            .count()
+    }
+
+    /// How many successful token requests had this `grant_type`.
+    pub fn successful_grants(&self, grant_type: &str) -> usize {
+        self.exchanges()
+            .iter()
+            .filter(|e| {
+                e.grant_type.as_deref() == Some(grant_type) && e.status.is_some_and(|s| s == 200)
+            })
+            .count()
+    }
+}
+
+impl HttpClient for RecordingHttp {
+    fn send(&self, request: Request) -> HttpFuture<'_> {
+        let uri = request.uri().clone();
+        let method = request.method().to_string();
+        let grant_type = url::form_urlencoded::parse(request.body())
+            .find(|(name, _)| name == "grant_type")
+            .map(|(_, value)| value.into_owned());
+        Box::pin(async move {
+            let result: Result<_, HttpError> = self.inner.send(request).await;
+            let exchange = Exchange {
+                method,
+                url: format!(
+                    "{}://{}{}",
+                    uri.scheme_str().unwrap_or_default(),
+                    uri.authority().map(|a| a.as_str()).unwrap_or_default(),
+                    uri.path()
+                ),
+                path: uri.path().to_owned(),
+                grant_type,
+                status: result.as_ref().ok().map(|r| r.status().as_u16()),
+            };
+            self.log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(exchange);
+            result
+        })
+    }
+}
