@@ -16,6 +16,8 @@ pub struct Exchange {
     pub path: String,
     /// `grant_type` of a form body, if any.
     pub grant_type: Option<String>,
+    /// Whether a form body carried a `client_assertion` (private_key_jwt, J2).
+    pub client_assertion: bool,
     /// The response status (`None` when the request failed).
     pub status: Option<u16>,
 }
@@ -78,9 +80,13 @@ impl HttpClient for RecordingHttp {
     fn send(&self, request: Request) -> HttpFuture<'_> {
         let uri = request.uri().clone();
         let method = request.method().to_string();
-        let grant_type = url::form_urlencoded::parse(request.body())
-            .find(|(name, _)| name == "grant_type")
-            .map(|(_, value)| value.into_owned());
+        let form = |field: &str| {
+            url::form_urlencoded::parse(request.body())
+                .find(|(name, _)| name == field)
+                .map(|(_, value)| value.into_owned())
+        };
+        let grant_type = form("grant_type");
+        let client_assertion = form("client_assertion").is_some();
         Box::pin(async move {
             let result: Result<_, HttpError> = self.inner.send(request).await;
             let exchange = Exchange {
@@ -93,6 +99,7 @@ impl HttpClient for RecordingHttp {
                 ),
                 path: uri.path().to_owned(),
                 grant_type,
+                client_assertion,
                 status: result.as_ref().ok().map(|r| r.status().as_u16()),
             };
             self.log
