@@ -12,6 +12,7 @@
 //! still never `unwrap`s, so every failure says what went wrong.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod conformance;
 mod dns;
 mod pds;
 mod recording;

@@ -1,0 +1,281 @@
+//! The SQLite store: WAL mode, a busy timeout, migrations on open, a 0600 database file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use atoauth::secret::{SessionId, State};
+use atoauth::store::{PendingAuthorization, SessionData, SessionStore, StateStore, StoreError};
+use atoauth::syntax::Did;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{SqlxStoreError, check_prefix, unix_now};
+
+/// The newest schema this version writes.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Sessions and pending authorizations in one SQLite database.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    prefix: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed, mode 0600) the database at `path` and runs the migrations.
+    ///
+    /// # Errors
+    /// When the file cannot be created or secured, or the database cannot be opened or migrated.
+    pub async fn open(path: &Path) -> Result<Self, SqlxStoreError> {
+        secure_file(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Several processes (two CLI runs, two `serve` instances) may write at once.
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        Self::from_pool(pool, "").await
+    }
+
+    /// A store on an existing pool, with tables named `<prefix>oauth_…`; runs the migrations.
+    ///
+    /// # Errors
+    /// An invalid prefix or a failed migration.
+    pub async fn from_pool(pool: SqlitePool, prefix: &str) -> Result<Self, SqlxStoreError> {
+        check_prefix(prefix)?;
+        let store = Self {
+            pool,
+            prefix: prefix.to_owned(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The pool, for apps that keep their own tables in the same file.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates or upgrades the tables. Safe to run concurrently and repeatedly.
+    ///
+    /// # Errors
+    /// A database failure, or a schema newer than this version.
+    pub async fn migrate(&self) -> Result<(), SqlxStoreError> {
+        let p = &self.prefix;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {p}oauth_schema (version INTEGER NOT NULL)"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT MAX(version) FROM {p}oauth_schema"
+        )))
+        .fetch_one(&mut *tx)
+        .await?;
+        let found = found.unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(SqlxStoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found < 1 {
+            for statement in [
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {p}oauth_states (state TEXT PRIMARY KEY, \
+                     value TEXT NOT NULL, expires_at INTEGER NOT NULL)"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {p}oauth_states_expiry ON {p}oauth_states (expires_at)"
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {p}oauth_sessions (did TEXT NOT NULL, \
+                     session_id TEXT NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL, \
+                     PRIMARY KEY (did, session_id))"
+                ),
+                format!("INSERT INTO {p}oauth_schema (version) VALUES (1)"),
+            ] {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Creates the file with mode 0600, or narrows an existing one to it (Q2).
+fn secure_file(path: &Path) -> Result<(), SqlxStoreError> {
+    let error = |source| SqlxStoreError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(error)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        options.open(path).map_err(error)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(error)?;
+    }
+    #[cfg(not(unix))]
+    options.open(path).map_err(error)?;
+    Ok(())
+}
+
+fn corrupt(error: &serde_json::Error) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+fn db(error: sqlx::Error) -> StoreError {
+    SqlxStoreError::from(error).into()
+}
+
+#[async_trait::async_trait]
+impl StateStore for SqliteStore {
+    async fn create(
+        &self,
+        state: &State,
+        value: &PendingAuthorization,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let now = unix_now();
+        let json = serde_json::to_string(value).map_err(|e| corrupt(&e))?;
+        let expires_at = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        // Expired entries go first, so an old state can never block a new one.
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}oauth_states WHERE expires_at <= ?"
+        )))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}oauth_states (state, value, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (state) DO NOTHING"
+        )))
+        .bind(state.secret())
+        .bind(json)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
+    async fn take(&self, state: &State) -> Result<Option<PendingAuthorization>, StoreError> {
+        let p = &self.prefix;
+        // One statement: two concurrent takes cannot both get the row.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}oauth_states WHERE state = ? RETURNING value, expires_at"
+        )))
+        .bind(state.secret())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let expires_at: i64 = row.try_get("expires_at").map_err(db)?;
+        if expires_at <= unix_now() {
+            return Ok(None);
+        }
+        let value: String = row.try_get("value").map_err(db)?;
+        serde_json::from_str(&value)
+            .map(Some)
+            .map_err(|e| corrupt(&e))
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqliteStore {
+    async fn get(&self, did: &Did, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
+        let p = &self.prefix;
+        let value: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT value FROM {p}oauth_sessions WHERE did = ? AND session_id = ?"
+        )))
+        .bind(did.as_str())
+        .bind(id.secret())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        value
+            .map(|v| serde_json::from_str(&v).map_err(|e| corrupt(&e)))
+            .transpose()
+    }
+
+    async fn upsert(&self, session: &SessionData) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let json = serde_json::to_string(session).map_err(|e| corrupt(&e))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}oauth_sessions (did, session_id, value, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (did, session_id) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at"
+        )))
+        .bind(session.did.as_str())
+        .bind(session.session_id.secret())
+        .bind(json)
+        .bind(session.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete(&self, did: &Did, id: &SessionId) -> Result<bool, StoreError> {
+        let p = &self.prefix;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}oauth_sessions WHERE did = ? AND session_id = ?"
+        )))
+        .bind(did.as_str())
+        .bind(id.secret())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_by_did(&self, did: &Did) -> Result<Vec<SessionData>, StoreError> {
+        let p = &self.prefix;
+        let values: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT value FROM {p}oauth_sessions WHERE did = ?"
+        )))
+        .bind(did.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        values
+            .iter()
+            .map(|v| serde_json::from_str(v).map_err(|e| corrupt(&e)))
+            .collect()
+    }
+
+    async fn list_all(&self) -> Result<Vec<SessionData>, StoreError> {
+        let p = &self.prefix;
+        let values: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT value FROM {p}oauth_sessions"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        values
+            .iter()
+            .map(|v| serde_json::from_str(v).map_err(|e| corrupt(&e)))
+            .collect()
+    }
+}

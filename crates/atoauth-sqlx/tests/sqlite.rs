@@ -1,0 +1,99 @@
+//! The store conformance suite on a real SQLite file, plus what only a file can show: mode
+//! 0600, sessions surviving a reopen, and several processes' worth of pools on one file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use atoauth::store::SessionStore;
+use atoauth_sqlx::{SqliteStore, SqlxStoreError};
+use atoauth_testkit::conformance::{sample_session, session_store_contract, state_store_contract};
+
+#[tokio::test]
+async fn sqlite_meets_the_store_contracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("a.db")).await.unwrap());
+    state_store_contract(store.clone()).await;
+    session_store_contract(store).await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_file_is_private_even_if_it_existed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/sessions.db");
+    SqliteStore::open(&path).await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let loose = dir.path().join("loose.db");
+    std::fs::write(&loose, b"").unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    SqliteStore::open(&loose).await.unwrap();
+    assert_eq!(
+        std::fs::metadata(&loose).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[tokio::test]
+async fn sessions_survive_a_reopen_and_two_stores_share_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let session = sample_session("did:plc:ewvi7nxzyoun6zhxrhs64oiz", "s1");
+    {
+        let first = SqliteStore::open(&path).await.unwrap();
+        first.upsert(&session).await.unwrap();
+        first.pool().close().await;
+    }
+    let (a, b) = tokio::join!(SqliteStore::open(&path), SqliteStore::open(&path));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        b.get(&session.did, &session.session_id).await.unwrap(),
+        Some(session.clone())
+    );
+    assert!(a.delete(&session.did, &session.session_id).await.unwrap());
+    assert_eq!(
+        b.get(&session.did, &session.session_id).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn table_prefixes_are_checked_and_isolate_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
+    let error = SqliteStore::from_pool(store.pool().clone(), "bad; DROP")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SqlxStoreError::InvalidPrefix(_)), "{error}");
+    let other = SqliteStore::from_pool(store.pool().clone(), "app2_")
+        .await
+        .unwrap();
+    store
+        .upsert(&sample_session("did:plc:ewvi7nxzyoun6zhxrhs64oiz", "x"))
+        .await
+        .unwrap();
+    assert!(other.list_all().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_a_typed_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("c.db")).await.unwrap();
+    sqlx_insert_garbage(&store).await;
+    let error = store.list_all().await.unwrap_err();
+    assert!(
+        matches!(error, atoauth::store::StoreError::Corrupt(_)),
+        "{error}"
+    );
+}
+
+async fn sqlx_insert_garbage(store: &SqliteStore) {
+    atoauth_sqlx::sqlx::query(
+        "INSERT INTO oauth_sessions (did, session_id, value, updated_at) VALUES ('did:plc:x', 'y', '{not json', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+}

@@ -1,0 +1,16 @@
+//! The store conformance suite on the in-memory stores.
+
+use std::sync::Arc;
+
+use atoauth::store::{MemorySessionStore, MemoryStateStore};
+use atoauth_testkit::conformance::{session_store_contract, state_store_contract};
+
+#[tokio::test]
+async fn memory_state_store_meets_the_contract() {
+    state_store_contract(Arc::new(MemoryStateStore::default())).await;
+}
+
+#[tokio::test]
+async fn memory_session_store_meets_the_contract() {
+    session_store_contract(Arc::new(MemorySessionStore::default())).await;
+}
