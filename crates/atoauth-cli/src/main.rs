@@ -1,8 +1,11 @@
 //! `atoauth`: sign in with an AT Protocol account from the command line, and the tools around it.
 
+mod account;
 mod config;
+mod login;
 mod resolve;
 mod scope;
+mod session_commands;
 
 use std::process::ExitCode;
 
@@ -26,8 +29,14 @@ struct Cli {
 enum Command {
     /// Show the effective configuration (options, environment and defaults combined)
     Config,
+    Login(login::LoginArgs),
+    Logout(session_commands::LogoutArgs),
+    Post(session_commands::PostArgs),
+    Refresh(session_commands::RefreshArgs),
     Resolve(resolve::ResolveArgs),
     Scope(scope::ScopeArgs),
+    Sessions(session_commands::SessionsArgs),
+    Whoami(session_commands::WhoamiArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,7 +52,13 @@ fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Config => show_config(&config),
+        Command::Login(args) => block_on(login::run(&config, args)),
+        Command::Logout(args) => block_on(session_commands::logout(&config, args)),
+        Command::Post(args) => block_on(session_commands::post(&config, args)),
+        Command::Refresh(args) => block_on(session_commands::refresh(&config, args)),
         Command::Resolve(args) => block_on(resolve::run(&config, args)),
+        Command::Sessions(args) => block_on(session_commands::sessions(&config, args)),
+        Command::Whoami(args) => block_on(session_commands::whoami(&config, args)),
         Command::Scope(args) => scope::run(&config, args),
     };
     match outcome {

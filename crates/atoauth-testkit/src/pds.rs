@@ -231,6 +231,16 @@ impl Pds {
             .ok_or_else(|| failed(status, format!("no redirect_url in {answer}")))
     }
 
+    /// A plain GET, as a browser following a redirect would send it: the status and the body.
+    ///
+    /// # Panics
+    /// When the request cannot be sent or its body read.
+    pub async fn browser_get(&self, url: &str) -> (u16, String) {
+        let response = self.http.get(url).send().await.expect("the GET is sent");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("a text body"))
+    }
+
     /// The harness process's resident memory in bytes, read from `/proc`.
     pub fn rss_bytes(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.ready.pid)).ok()?;

@@ -270,7 +270,11 @@ impl OAuthClient {
             }
             ClientKind::Published(metadata) => {
                 let declared = metadata.redirect_uris.clone();
-                let accepted = requested.is_none_or(|uri| declared.iter().any(|d| d == uri));
+                let accepted = requested.is_none_or(|uri| {
+                    declared
+                        .iter()
+                        .any(|d| crate::client_metadata::redirect_matches(d, uri))
+                });
                 (declared, accepted)
             }
         };

@@ -100,18 +100,9 @@ impl LoopbackClient {
     /// C4: whether `uri` matches a declared redirect URI, ignoring the port.
     #[must_use]
     pub fn accepts_redirect(&self, uri: &str) -> bool {
-        let Ok(actual) = Url::parse(uri) else {
-            return false;
-        };
-        self.effective_redirect_uris().iter().any(|declared| {
-            Url::parse(declared).is_ok_and(|declared| {
-                declared.scheme() == actual.scheme()
-                    && declared.host() == actual.host()
-                    && declared.path() == actual.path()
-                    && declared.query() == actual.query()
-                    && (declared.port().is_none() || declared.port() == actual.port())
-            })
-        })
+        self.effective_redirect_uris()
+            .iter()
+            .any(|declared| redirect_matches(declared, uri))
     }
 
     /// Reads a loopback `client_id` (C1–C3).
@@ -165,6 +156,26 @@ impl LoopbackClient {
             Err(check.0)
         }
     }
+}
+
+/// Whether the redirect URI `actual` matches the declared one: exactly, or — for a loopback
+/// redirect declared without a port — on any port (C4, RFC 8252 §7.3).
+#[must_use]
+pub fn redirect_matches(declared: &str, actual: &str) -> bool {
+    if declared == actual {
+        return true;
+    }
+    let (Ok(declared), Ok(actual)) = (Url::parse(declared), Url::parse(actual)) else {
+        return false;
+    };
+    let loopback =
+        declared.scheme() == "http" && matches!(declared.host_str(), Some("127.0.0.1" | "[::1]"));
+    loopback
+        && declared.port().is_none()
+        && declared.scheme() == actual.scheme()
+        && declared.host() == actual.host()
+        && declared.path() == actual.path()
+        && declared.query() == actual.query()
 }
 
 /// Whether `client_id` is a loopback (development) client id.

@@ -6,7 +6,9 @@ mod loopback;
 mod redirect;
 mod validate;
 
-pub use loopback::{DEFAULT_LOOPBACK_REDIRECTS, LoopbackClient, is_loopback_client_id};
+pub use loopback::{
+    DEFAULT_LOOPBACK_REDIRECTS, LoopbackClient, is_loopback_client_id, redirect_matches,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 pub use validate::{ValidationOptions, check_client_metadata, check_jwks_document};

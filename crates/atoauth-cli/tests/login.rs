@@ -1,0 +1,202 @@
+//! The CLI end to end against the official PDS: `login --no-browser` (the test reads the URL
+//! from stderr, consents through the testkit and follows the redirect), `whoami --json`, `post`
+//! (checked on the PDS), a second account, `refresh`, `logout` (revoked), refused consent.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use atoauth_testkit::{Account, Consent, pds};
+use common::{atoauth, json, stderr, stdout};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn base(data_dir: &Path) -> std::process::Command {
+    let pds = pds();
+    let mut command = atoauth();
+    command
+        .args(["--insecure-dev", "--plc-url", pds.plc_url().as_str()])
+        .args(["--handle-resolver", pds.pds_url().as_str()])
+        .arg("--data-dir")
+        .arg(data_dir);
+    command
+}
+
+async fn run(data_dir: &Path, args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::from(base(data_dir));
+    command.args(args).output().await.unwrap()
+}
+
+/// Runs `atoauth login <input> --no-browser`, plays the user, follows the redirect like a
+/// browser, and returns the finished process's output (stderr as read).
+async fn login(
+    data_dir: &Path,
+    input: &str,
+    account: &Account,
+    consent: Consent,
+    extra: &[&str],
+) -> (Output, String) {
+    let mut command = tokio::process::Command::from(base(data_dir));
+    command
+        .args(["login", input, "--no-browser", "--timeout", "60"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("login ended before printing the URL: {seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        // The URL is alone on its line.
+        if line.starts_with("http://") || line.starts_with("https://") {
+            assert!(!line.contains(' '), "{line}");
+            break line;
+        }
+    };
+    let redirect = pds().authorize(&url, account, consent).await.unwrap();
+    assert!(
+        redirect.as_str().starts_with("http://127.0.0.1:"),
+        "{redirect}"
+    );
+    // The browser follows the redirect to the CLI's loopback listener.
+    let (status, page) = pds().browser_get(redirect.as_str()).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("You can close this tab"), "{page}");
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let output = child.wait_with_output().await.unwrap();
+    (output, seen)
+}
+
+#[tokio::test]
+async fn login_whoami_post_second_account_refresh_logout() {
+    let pds = pds();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    let (output, err) = login(data, "alice.test", pds.alice(), Consent::Accept, &[]).await;
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("Logged in as alice.test ({})", pds.alice().did)),
+        "{err}"
+    );
+
+    // A new process resumes the session from SQLite.
+    let output = run(data, &["whoami", "--json"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let me = json(&output);
+    assert_eq!(me["did"], pds.alice().did.as_str());
+    assert_eq!(me["handle"], "alice.test");
+    assert_eq!(
+        me["pds"].as_str().unwrap().trim_end_matches('/'),
+        pds.issuer()
+    );
+    assert_eq!(me["scope"], "atproto repo:app.bsky.feed.post?action=create");
+    assert!(me["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    let output = run(data, &["post", "hello from the atoauth CLI"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let uri = stdout(&output).trim().to_owned();
+    let (repo, rkey) = {
+        let rest = uri.strip_prefix("at://").unwrap();
+        let parts: Vec<&str> = rest.split('/').collect();
+        assert_eq!(parts[1], "app.bsky.feed.post", "{uri}");
+        (parts[0].to_owned(), parts[2].to_owned())
+    };
+    assert_eq!(repo, pds.alice().did);
+    let (status, record) = pds
+        .browser_get(&format!(
+            "{}xrpc/com.atproto.repo.getRecord?repo={repo}&collection=app.bsky.feed.post&rkey={rkey}",
+            pds.pds_url()
+        ))
+        .await;
+    assert_eq!(status, 200, "{record}");
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["value"]["text"], "hello from the atoauth CLI");
+
+    // A second account: whoami then needs --as.
+    let (output, err) = login(
+        data,
+        "bob.test",
+        pds.bob(),
+        Consent::Accept,
+        &["--scope", "atproto"],
+    )
+    .await;
+    assert!(output.status.success(), "{err}");
+    let output = run(data, &["sessions", "--json"]).await;
+    assert_eq!(json(&output).as_array().unwrap().len(), 2);
+    let output = run(data, &["whoami"]).await;
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--as"), "{}", stderr(&output));
+    let output = run(data, &["whoami", "--as", "bob.test", "--json"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json(&output)["did"], pds.bob().did.as_str());
+
+    let output = run(data, &["refresh", "--as", &pds.alice().did]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("expires"), "{}", stdout(&output));
+
+    // Logout revokes: a copy of the database made before it no longer works afterwards.
+    let copy = tempfile::tempdir().unwrap();
+    for file in ["atoauth.db", "atoauth.db-wal", "atoauth.db-shm"] {
+        let from = data.join(file);
+        if from.exists() {
+            std::fs::copy(&from, copy.path().join(file)).unwrap();
+        }
+    }
+    let output = run(data, &["logout", "alice.test"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("revoked"), "{}", stdout(&output));
+    let output = run(copy.path(), &["whoami", "--as", "alice.test"]).await;
+    assert!(!output.status.success(), "the revoked session still works");
+    let output = run(data, &["sessions", "--json"]).await;
+    let left = json(&output);
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["did"], pds.bob().did.as_str());
+
+    // With one session left, logout needs no argument.
+    let output = run(data, &["logout"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(data, &["whoami"]).await;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not signed in"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_consent_fails_with_access_denied_and_keeps_other_sessions() {
+    let pds = pds();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (output, err) = login(data, "bob.test", pds.bob(), Consent::Accept, &[]).await;
+    assert!(output.status.success(), "{err}");
+
+    let (output, err) = login(data, "bob.test", pds.bob(), Consent::Reject, &[]).await;
+    assert!(!output.status.success());
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("error:") && last.contains("access_denied"),
+        "{err}"
+    );
+
+    let output = run(data, &["whoami", "--json"]).await;
+    assert!(
+        output.status.success(),
+        "the earlier session survives: {}",
+        stderr(&output)
+    );
+    assert_eq!(json(&output)["did"], pds.bob().did.as_str());
+}
