@@ -38,12 +38,8 @@ pub(crate) async fn client_for(
         .session_store(store)
         .replace_existing_sessions();
     let builder = if is_loopback_client_id(client_id) {
-        let loopback = LoopbackClient::parse(client_id).map_err(|violations| {
-            anyhow::anyhow!(
-                "invalid loopback client id: {}",
-                atoauth::rules::Violations(violations)
-            )
-        })?;
+        let loopback = LoopbackClient::parse(client_id)
+            .map_err(|violations| anyhow::anyhow!("invalid loopback client id: {violations}"))?;
         builder.loopback(loopback)
     } else {
         builder.metadata(fetch_client_metadata(config, client_id).await?)

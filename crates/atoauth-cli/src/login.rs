@@ -60,9 +60,7 @@ pub(crate) async fn run(config: &Config, args: LoginArgs) -> anyhow::Result<Exit
     let client_id = match &args.client_id {
         Some(id) => id.clone(),
         None => LoopbackClient::new(["http://127.0.0.1/callback"], Some(&args.scope))
-            .map_err(|violations| {
-                anyhow::anyhow!("invalid scope: {}", atoauth::rules::Violations(violations))
-            })?
+            .map_err(|violations| anyhow::anyhow!("invalid scope: {violations}"))?
             .client_id(),
     };
     let store = open_store(config).await?;

@@ -3,17 +3,72 @@
 //! Sign people in with their AT Protocol (Bluesky) account through OAuth, and act for them on
 //! their PDS.
 //!
+//! ## Quickstart
+//! One app-wide [`OAuthClient`]; two calls for the flow; an [`OAuthSession`] per signed-in
+//! account, which refreshes itself and survives restarts in a persistent store (for example
+//! `atoauth_sqlx::SqliteStore`).
+//!
+//! ```no_run
+//! use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
+//! use atoauth::client_metadata::LoopbackClient;
+//! use atoauth::syntax::Nsid;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // The development client needs no hosting; publish a ClientMetadata document in production.
+//! let client = OAuthClient::builder()
+//!     .loopback(LoopbackClient::new(
+//!         ["http://127.0.0.1/callback"],
+//!         Some("atproto repo:app.bsky.feed.post?action=create"),
+//!     )?)
+//!     .build()?;
+//!
+//! // 1. Send the user's browser to the authorization server.
+//! let url = client
+//!     .start_authorization("alice.bsky.social", AuthorizeOptions::default())
+//!     .await?;
+//! println!("open {url}");
+//!
+//! // 2. The browser comes back to the redirect URI; hand over its query string.
+//! let query = "state=…&iss=…&code=…";
+//! let session = client
+//!     .complete_authorization(CallbackParams::from_query(query))
+//!     .await?
+//!     .session;
+//!
+//! // Act for the user on their PDS, within what they granted.
+//! let me = session
+//!     .query(&Nsid::new("com.atproto.server.getSession")?, &[])
+//!     .await?;
+//! println!("signed in as {} ({})", me["handle"], session.did());
+//!
+//! // Later, after a restart: the same session from the store, by DID and session id.
+//! let again = client.restore(session.did(), session.session_id()).await?;
+//! again.sign_out().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! ## Contents
+//! - [`client`]: [`OAuthClient`], `start_authorization` and `complete_authorization`
+//!   (PAR, PKCE, DPoP, callback and token checks: sections G–L of the atproto OAuth profile).
+//! - [`session`]: [`OAuthSession`]: PDS requests, refresh, sign-out, granted permissions.
+//! - [`client_metadata`]: the client metadata document, its builder and validator (B–D), and
+//!   the `http://localhost` development client.
+//! - [`client_auth`]: confidential clients: ES256 keysets and `private_key_jwt` assertions (J).
+//! - [`metadata`]: authorization-server discovery and validation (F).
+//! - [`dpop`], [`pkce`], [`crypto`]: the proofs and keys underneath (H, I).
+//! - [`store`]: `StateStore` and `SessionStore` with their contracts, and in-memory stores.
 //! - [`syntax`]: self-validating identifiers: [`syntax::Did`], [`syntax::Handle`], [`syntax::Nsid`].
 //! - [`identity`]: handle → DID → DID document → PDS, verified both ways, cached.
 //! - [`scope`]: permission scopes: parse, normalise, check what was granted, build requests.
 //! - [`http`]: the one hardened HTTP path every external URL goes through (S1, S2).
+//! - [`testing`]: a fixed clock and seeded randomness for deterministic tests.
 //!
 //! ## Security
 //! Defaults are the strict ones of the atproto OAuth profile. Whatever weakens them carries
 //! `insecure` or `danger` in its name, for example
 //! [`http::TargetPolicy::InsecureAllowLoopbackHttp`], which local development against a PDS on
-//! this machine needs and production never does.
+//! this machine needs and production never does. Secrets (tokens, codes, keys, `state`) are
+//! newtypes whose `Debug` output is redacted ([`secret`]).
 
 pub mod client;
 pub mod client_auth;
@@ -35,4 +90,6 @@ pub mod testing;
 mod token;
 mod transport;
 
+pub use client::OAuthClient;
 pub use error::{Endpoint, OAuthError, SessionEndCause};
+pub use session::OAuthSession;

@@ -43,6 +43,21 @@ impl fmt::Display for Violations {
     }
 }
 
+impl std::error::Error for Violations {}
+
+impl Violations {
+    /// The violations.
+    pub fn iter(&self) -> impl Iterator<Item = &Violation> {
+        self.0.iter()
+    }
+
+    /// The rule ids, in order.
+    #[must_use]
+    pub fn rules(&self) -> Vec<&'static str> {
+        self.0.iter().map(|v| v.rule).collect()
+    }
+}
+
 /// Collects violations while a document is checked.
 #[derive(Debug, Default)]
 pub(crate) struct Checker(pub(crate) Vec<Violation>);

@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use crate::rules::{Checker, Violation};
+use crate::rules::{Checker, Violations};
 
 /// The redirect URIs the AS assumes when a loopback `client_id` declares none (C2).
 pub const DEFAULT_LOOPBACK_REDIRECTS: [&str; 2] = ["http://127.0.0.1/", "http://[::1]/"];
@@ -25,7 +25,7 @@ impl LoopbackClient {
     pub fn new(
         redirect_uris: impl IntoIterator<Item = impl Into<String>>,
         scope: Option<&str>,
-    ) -> Result<Self, Vec<Violation>> {
+    ) -> Result<Self, Violations> {
         let client = Self {
             redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
             scope: scope.map(str::to_owned),
@@ -35,7 +35,7 @@ impl LoopbackClient {
         if check.0.is_empty() {
             Ok(client)
         } else {
-            Err(check.0)
+            Err(Violations(check.0))
         }
     }
 
@@ -109,11 +109,11 @@ impl LoopbackClient {
     ///
     /// # Errors
     /// Every violated rule.
-    pub fn parse(client_id: &str) -> Result<Self, Vec<Violation>> {
+    pub fn parse(client_id: &str) -> Result<Self, Violations> {
         let mut check = Checker::default();
         let Ok(url) = Url::parse(client_id) else {
             check.fail("C1", format!("{client_id:?} is not a URL"));
-            return Err(check.0);
+            return Err(Violations(check.0));
         };
         check.require(
             url.scheme() == "http" && url.host_str() == Some("localhost"),
@@ -153,7 +153,7 @@ impl LoopbackClient {
         if check.0.is_empty() {
             Ok(client)
         } else {
-            Err(check.0)
+            Err(Violations(check.0))
         }
     }
 }
