@@ -38,6 +38,10 @@ struct World {
     seen: Vec<(String, String, BTreeMap<String, String>, bool)>,
     /// Status the revocation endpoint answers.
     revoke_status: u16,
+    /// `Authorization` headers sent to the PDS.
+    authorizations: Vec<String>,
+    /// The `x` of the JWK in each DPoP proof, in order.
+    dpop_keys: Vec<String>,
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -94,6 +98,21 @@ fn answer(world: &Shared, request: &Request) -> Response {
         .get("dpop")
         .map(|v| v.to_str().unwrap().to_owned());
     let mut world = world.lock().unwrap();
+    if let Some(authorization) = request.headers().get("authorization") {
+        world
+            .authorizations
+            .push(authorization.to_str().unwrap().to_owned());
+    }
+    if let Some(proof) = &dpop {
+        let header = proof.split('.').next().unwrap();
+        let header: Value = serde_json::from_slice(
+            &<base64ct::Base64UrlUnpadded as base64ct::Encoding>::decode_vec(header).unwrap(),
+        )
+        .unwrap();
+        world
+            .dpop_keys
+            .push(header["jwk"]["x"].as_str().unwrap().to_owned());
+    }
     world.seen.push((
         request.method().to_string(),
         format!("{origin}{}", url.path()),
@@ -374,6 +393,47 @@ async fn the_flow_completes_and_calls_go_to_the_pds_not_the_issuer() {
     assert_eq!(token.2["redirect_uri"], REDIRECT, "D6: same redirect_uri");
     assert_eq!(token.2["code"], "cod-1");
     assert_eq!(token.2["code_verifier"].len(), 43);
+    // I10: the access token travels as `DPoP <token>`, never `Bearer`.
+    assert_eq!(world.authorizations, ["DPoP at-1"]);
+    // I2: one key for the whole authorization and session.
+    let keys: std::collections::BTreeSet<_> = world.dpop_keys.iter().collect();
+    assert_eq!(keys.len(), 1, "{:?}", world.dpop_keys);
+}
+
+#[tokio::test]
+async fn i2_every_authorization_gets_its_own_dpop_key() {
+    let setup = setup();
+    setup.start("alice.example.com").await;
+    setup.start("alice.example.com").await;
+    let world = setup.world.lock().unwrap();
+    let keys: std::collections::BTreeSet<_> = world.dpop_keys.iter().collect();
+    assert_eq!(keys.len(), 2);
+}
+
+#[tokio::test]
+async fn l6_the_stored_session_debug_output_holds_no_secret() {
+    let store = Arc::new(MemorySessionStore::default());
+    let setup = setup_with(store.clone());
+    let (_, state) = setup.start("alice.example.com").await;
+    let session = setup
+        .client
+        .complete_authorization(setup.ok_callback(&state))
+        .await
+        .unwrap()
+        .session;
+    let data = session.snapshot();
+    assert_eq!(data.refresh_token.as_ref().unwrap().secret(), "rt-1");
+    let debug = format!("{data:?} {session:?}");
+    for secret in ["at-1", "rt-1", data.dpop_key.private_scalar().unwrap()] {
+        assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+    }
+    // L6: everything needed to resume is persisted.
+    assert_eq!(data.issuer, AS);
+    assert_eq!(data.pds.as_str(), format!("{PDS}/"));
+    assert_eq!(
+        data.dpop_nonces.get(AS).map(String::as_str),
+        Some("nonce-1")
+    );
 }
 
 #[tokio::test]
