@@ -232,6 +232,16 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
+    /// Whether the user must sign in again: the session is gone or can no longer be used.
+    /// Other errors (network, a busy server) may pass; retrying later is reasonable.
+    #[must_use]
+    pub fn requires_sign_in(&self) -> bool {
+        matches!(
+            self,
+            Self::SessionEnded { .. } | Self::SessionNotFound { .. } | Self::SubjectMismatch { .. }
+        )
+    }
+
     /// The OAuth `error` code when the server or the callback gave one.
     #[must_use]
     pub fn oauth_error_code(&self) -> Option<&str> {

@@ -5,10 +5,11 @@
 
 use url::Url;
 
-use crate::crypto::{Clock, Randomness};
+use crate::crypto::Randomness;
 use crate::dpop::{DpopKey, NonceCache, ProofTarget, origin_of};
 use crate::error::OAuthError;
 use crate::http::{FetchLimits, HttpClient, Request, Response, display_url};
+use crate::skew::SkewedClock;
 
 /// Which kind of server a request goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub(crate) struct DpopSender<'a> {
     pub(crate) http: &'a dyn HttpClient,
     pub(crate) key: &'a DpopKey,
     pub(crate) nonces: &'a NonceCache,
-    pub(crate) clock: &'a dyn Clock,
+    pub(crate) clock: &'a SkewedClock,
     pub(crate) random: &'a dyn Randomness,
     /// I8: refuse responses without a `DPoP-Nonce` header.
     pub(crate) require_nonce: bool,
@@ -112,8 +113,16 @@ impl DpopSender<'_> {
                 }
                 None => {}
             }
+            let clock_moved = self.clock.observe(response.headers());
             let fresh_nonce = received.is_some_and(|n| Some(n) != sent_nonce.as_deref());
-            if !retried && fresh_nonce && is_nonce_error(server, &response) {
+            // One retry (I7): for a new nonce, or for a proof refused because our clock was off
+            // and the `Date` header just taught us by how much.
+            let retry = match dpop_error(server, &response).as_deref() {
+                Some("use_dpop_nonce") => fresh_nonce || clock_moved,
+                Some("invalid_dpop_proof") => clock_moved,
+                _ => false,
+            };
+            if !retried && retry {
                 retried = true;
                 continue;
             }
@@ -155,29 +164,31 @@ fn build(
     Ok(built)
 }
 
-fn is_nonce_error(server: Server, response: &Response) -> bool {
+/// The DPoP error of a refused request: the AS's JSON `error` (400, or 401 per T1), or the
+/// PDS's `WWW-Authenticate: DPoP error="…"` (401).
+fn dpop_error(server: Server, response: &Response) -> Option<String> {
     let status = response.status().as_u16();
-    let www_authenticate = || {
-        response
+    match server {
+        Server::Authorization if status == 400 || status == 401 => {
+            serde_json::from_slice::<serde_json::Value>(response.body())
+                .ok()?
+                .get("error")?
+                .as_str()
+                .filter(|e| *e == "use_dpop_nonce" || *e == "invalid_dpop_proof")
+                .map(str::to_owned)
+        }
+        Server::Resource if status == 401 => response
             .headers()
             .get_all(http::header::WWW_AUTHENTICATE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("use_dpop_nonce"))
-    };
-    let json_error = || {
-        serde_json::from_slice::<serde_json::Value>(response.body())
-            .ok()
-            .and_then(|body| {
-                body.get("error")
-                    .and_then(|e| e.as_str())
-                    .map(str::to_owned)
+            .find_map(|v| {
+                ["use_dpop_nonce", "invalid_dpop_proof"]
+                    .into_iter()
+                    .find(|e| v.contains(&format!("error=\"{e}\"")))
             })
-            .is_some_and(|error| error == "use_dpop_nonce")
-    };
-    match server {
-        Server::Authorization => (status == 400 || status == 401) && json_error(),
-        Server::Resource => status == 401 && www_authenticate(),
+            .map(str::to_owned),
+        _ => None,
     }
 }
 
@@ -242,11 +253,12 @@ mod tests {
         let random = SeededRandomness::new(3);
         let key = DpopKey::generate(&random).unwrap();
         let nonces = NonceCache::default();
+        let clock = SkewedClock::new(std::sync::Arc::new(FixedClock(10)), true);
         let sender = DpopSender {
             http,
             key: &key,
             nonces: &nonces,
-            clock: &FixedClock(10),
+            clock: &clock,
             random: &random,
             require_nonce,
         };

@@ -176,7 +176,7 @@ impl OAuthClient {
             .await?;
         let request_uri = par_request_uri(server, &response)?;
 
-        let now = inner.clock.unix_time();
+        let now = inner.clock.local();
         let ttl = inner.state_ttl;
         let pending = PendingAuthorization {
             issuer: server.issuer.clone(),

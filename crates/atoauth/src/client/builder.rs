@@ -1,7 +1,7 @@
 //! [`OAuthClientBuilder`]: every choice has a secure default; whatever weakens one says
 //! `insecure` or `danger` in its name.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{ClientInner, ClientKind, OAuthClient};
@@ -10,11 +10,15 @@ use crate::client_metadata::{ClientMetadata, LoopbackClient, ValidationOptions};
 use crate::crypto::{Clock, OsRandomness, Randomness, SystemClock};
 use crate::dpop::NonceCache;
 use crate::error::OAuthError;
+use crate::events::SessionEventHandler;
 use crate::http::{HttpClient, TargetPolicy};
 use crate::identity::IdentityResolver;
 use crate::metadata::{DEFAULT_METADATA_TTL, Discovery};
 use crate::rules::Violations;
-use crate::store::{MemorySessionStore, MemoryStateStore, SessionStore, StateStore};
+use crate::skew::SkewedClock;
+use crate::store::{
+    MemoryRefreshLock, MemorySessionStore, MemoryStateStore, RefreshLock, SessionStore, StateStore,
+};
 
 /// How long a pending authorization waits for its callback by default.
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(15 * 60);
@@ -38,6 +42,10 @@ pub struct OAuthClientBuilder {
     refresh_margin_secs: Option<i64>,
     replace_sessions: bool,
     local_client_host: bool,
+    shared_lock: Option<Arc<dyn RefreshLock>>,
+    event_handlers: Vec<SessionEventHandler>,
+    no_skew_correction: bool,
+    jitter_secs: Option<u32>,
 }
 
 impl std::fmt::Debug for OAuthClientBuilder {
@@ -128,6 +136,35 @@ impl OAuthClientBuilder {
         self
     }
 
+    /// A lock shared by every client and process using the same session store, so that only one
+    /// of them refreshes a session at a time (N4). Within one process the client always
+    /// serialises refreshes itself; this adds the cross-client guarantee. Give the same lock to
+    /// every `OAuthClient` that shares a store.
+    pub fn refresh_lock(mut self, lock: Arc<dyn RefreshLock>) -> Self {
+        self.shared_lock = Some(lock);
+        self
+    }
+
+    /// Calls `handler` when a session is created, updated or deleted (with the cause, Q4).
+    pub fn on_session_event(mut self, handler: SessionEventHandler) -> Self {
+        self.event_handlers.push(handler);
+        self
+    }
+
+    /// Proactive refreshes start up to this many seconds early, spread per session so that
+    /// instances sharing a store do not all refresh at once (M5; default 30, 0 turns it off).
+    pub fn refresh_jitter(mut self, seconds: u32) -> Self {
+        self.jitter_secs = Some(seconds);
+        self
+    }
+
+    /// Use the local clock as is in DPoP proofs and client assertions, even when the servers'
+    /// `Date` headers show it is off. Only for tests of the correction itself.
+    pub fn danger_disable_clock_skew_correction(mut self) -> Self {
+        self.no_skew_correction = true;
+        self
+    }
+
     /// After a successful sign-in, revoke and delete the account's other sessions (L8). For apps
     /// with one session per account, such as a CLI.
     pub fn replace_existing_sessions(mut self) -> Self {
@@ -210,14 +247,20 @@ impl OAuthClientBuilder {
                 sessions: self
                     .sessions
                     .unwrap_or_else(|| Arc::new(MemorySessionStore::default())),
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                clock: SkewedClock::new(
+                    self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                    !self.no_skew_correction,
+                ),
                 random: self.random.unwrap_or_else(|| Arc::new(OsRandomness)),
                 state_ttl: self.state_ttl.unwrap_or(DEFAULT_STATE_TTL),
                 require_dpop_nonce: !self.accept_missing_nonce,
                 refresh_margin_secs: self.refresh_margin_secs.unwrap_or(30),
                 replace_sessions: self.replace_sessions,
                 authorization_nonces: NonceCache::default(),
-                refresh_locks: Mutex::default(),
+                local_locks: MemoryRefreshLock::default(),
+                shared_lock: self.shared_lock,
+                event_handlers: self.event_handlers,
+                refresh_jitter_secs: i64::from(self.jitter_secs.unwrap_or(30)),
             }),
         })
     }

@@ -8,6 +8,7 @@ use crate::client::server_request::Revocation;
 use crate::crypto::{Es256Key, SignerBackend, random_token};
 use crate::dpop::{DpopKey, NonceCache, origin_of};
 use crate::error::{Endpoint, OAuthError};
+use crate::events::SessionEvent;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::secret::{AccessToken, AuthorizationCode, SessionId, State};
 use crate::session::OAuthSession;
@@ -104,7 +105,7 @@ impl OAuthClient {
                 "unknown or already used state (start the sign-in again)",
             )
         })?;
-        if pending.expires_at <= inner.clock.unix_time() {
+        if pending.expires_at <= inner.clock.local() {
             return Err(callback_error(
                 "K2",
                 "the sign-in took too long; start again",
@@ -158,7 +159,7 @@ impl OAuthClient {
                 None,
             )
             .await?;
-        let now = inner.clock.unix_time();
+        let now = inner.clock.local();
         let tokens = match parse_token_response(Endpoint::Token, &response, now) {
             Ok(tokens) => tokens,
             Err(error) => {
@@ -230,6 +231,10 @@ impl OAuthClient {
             .await;
             return Err(OAuthError::PersistFailed(error));
         }
+        inner.emit(&SessionEvent::Created {
+            did: data.did.clone(),
+            session_id: data.session_id.clone(),
+        });
         if inner.replace_sessions {
             self.sign_out_others(&data).await;
         }

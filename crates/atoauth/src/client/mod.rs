@@ -7,8 +7,7 @@ mod builder;
 mod callback;
 mod server_request;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use authorize::{AuthorizeOptions, Prompt};
@@ -18,14 +17,17 @@ pub use server_request::Revocation;
 
 use crate::client_auth::Keyset;
 use crate::client_metadata::{ClientMetadata, LoopbackClient};
-use crate::crypto::{Clock, Randomness};
+use crate::crypto::Randomness;
 use crate::dpop::NonceCache;
 use crate::error::OAuthError;
+use crate::events::{SessionEvent, SessionEventHandler};
 use crate::http::{HttpClient, TargetPolicy};
 use crate::identity::IdentityResolver;
 use crate::metadata::Discovery;
 use crate::secret::SessionId;
 use crate::session::OAuthSession;
+use crate::skew::SkewedClock;
+use crate::store::{MemoryRefreshLock, RefreshGuard, RefreshLock};
 use crate::store::{SessionData, SessionStore, StateStore};
 use crate::syntax::Did;
 
@@ -73,7 +75,8 @@ pub(crate) struct ClientInner {
     pub(crate) discovery: Discovery,
     pub(crate) states: Arc<dyn StateStore>,
     pub(crate) sessions: Arc<dyn SessionStore>,
-    pub(crate) clock: Arc<dyn Clock>,
+    /// The injected clock, corrected for the servers' skew where JWTs need it.
+    pub(crate) clock: SkewedClock,
     pub(crate) random: Arc<dyn Randomness>,
     pub(crate) state_ttl: Duration,
     pub(crate) require_dpop_nonce: bool,
@@ -81,7 +84,12 @@ pub(crate) struct ClientInner {
     pub(crate) replace_sessions: bool,
     /// AS nonces shared by authorizations in flight (I6: per server origin).
     pub(crate) authorization_nonces: NonceCache,
-    pub(crate) refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serialises refreshes within this process (always taken first).
+    pub(crate) local_locks: MemoryRefreshLock,
+    /// Serialises refreshes across clients and processes sharing a store.
+    pub(crate) shared_lock: Option<Arc<dyn RefreshLock>>,
+    pub(crate) event_handlers: Vec<SessionEventHandler>,
+    pub(crate) refresh_jitter_secs: i64,
 }
 
 impl std::fmt::Debug for ClientInner {
@@ -95,15 +103,25 @@ impl std::fmt::Debug for ClientInner {
 }
 
 impl ClientInner {
-    /// The per-session lock that serialises refreshes in this process (N4).
-    pub(crate) fn refresh_lock(&self, did: &Did, id: &SessionId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .refresh_locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Drop locks nobody holds any more, so the map does not grow with every session seen.
-        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        Arc::clone(locks.entry(format!("{did} {}", id.secret())).or_default())
+    /// The refresh locks of a session (N4): the in-process one, then the shared one if any.
+    pub(crate) async fn refresh_guards(
+        &self,
+        did: &Did,
+        id: &SessionId,
+    ) -> Result<Vec<Box<dyn RefreshGuard>>, OAuthError> {
+        let key = format!("{did} {}", id.secret());
+        let mut guards = vec![self.local_locks.lock(&key).await?];
+        if let Some(shared) = &self.shared_lock {
+            guards.push(shared.lock(&key).await?);
+        }
+        Ok(guards)
+    }
+
+    /// Tells the app's handlers.
+    pub(crate) fn emit(&self, event: &SessionEvent) {
+        for handler in &self.event_handlers {
+            handler(event);
+        }
     }
 
     pub(crate) fn declared_scope(&self) -> &str {

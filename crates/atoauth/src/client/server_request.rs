@@ -50,7 +50,7 @@ impl ClientInner {
             http: self.http.as_ref(),
             key,
             nonces,
-            clock: self.clock.as_ref(),
+            clock: &self.clock,
             random: self.random.as_ref(),
             require_nonce: self.require_dpop_nonce,
         }
@@ -105,7 +105,7 @@ impl ClientInner {
             kid,
             &self.client_id,
             issuer,
-            self.clock.as_ref(),
+            &self.clock,
             self.random.as_ref(),
         )?;
         assertion.map(Some).ok_or_else(ended)

@@ -14,6 +14,7 @@ pub use crate::client::Revocation;
 use crate::crypto::{Es256Key, SignerBackend};
 use crate::dpop::{DpopKey, NonceCache};
 use crate::error::{OAuthError, SessionEndCause};
+use crate::events::SessionEvent;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::scope::{Permissions, Scope, ScopeDiff};
 use crate::secret::SessionId;
@@ -83,6 +84,11 @@ impl OAuthSession {
         };
         if let Some(cause) = cause {
             client.sessions.delete(&data.did, &data.session_id).await?;
+            client.emit(&SessionEvent::Deleted {
+                did: data.did.clone(),
+                session_id: data.session_id.clone(),
+                cause: cause.clone(),
+            });
             return Err(OAuthError::SessionEnded {
                 did: data.did.to_string(),
                 cause,
@@ -217,11 +223,18 @@ impl OAuthSession {
             }
             Err(error) => Revocation::Failed(error.to_string()),
         };
-        self.inner
-            .client
+        let client = &self.inner.client;
+        if client
             .sessions
             .delete(&self.inner.did, &self.inner.id)
-            .await?;
+            .await?
+        {
+            client.emit(&SessionEvent::Deleted {
+                did: self.inner.did.clone(),
+                session_id: self.inner.id.clone(),
+                cause: SessionEndCause::SignedOut,
+            });
+        }
         Ok(outcome)
     }
 }

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use super::OAuthSession;
 use crate::error::{Endpoint, OAuthError, SessionEndCause};
-use crate::secret::AccessToken;
+use crate::events::SessionEvent;
+use crate::metadata::AuthorizationServerMetadata;
+use crate::secret::{AccessToken, RefreshToken};
 use crate::store::SessionData;
 use crate::syntax::AtIdentifier;
-use crate::token::parse_token_response;
+use crate::token::{TokenSet, parse_token_response};
 
 /// Why a refresh is wanted.
 #[derive(Clone, Debug)]
@@ -23,7 +25,8 @@ pub(super) enum Reason {
 }
 
 impl OAuthSession {
-    /// Forces a refresh now.
+    /// Forces a refresh now (unless another task or process refreshed while this one waited
+    /// for the lock: then its tokens are used).
     ///
     /// # Errors
     /// [`OAuthError::SessionEnded`] when the server refuses the refresh token (the session is
@@ -32,11 +35,30 @@ impl OAuthSession {
         self.refresh_for(Reason::Forced).await
     }
 
+    /// M5: refresh a little before expiry, earlier by a per-session jitter so that instances
+    /// sharing a store spread their refreshes.
     pub(super) fn needs_refresh(&self) -> bool {
-        let margin = self.inner.client.refresh_margin_secs;
-        let now = self.inner.client.clock.unix_time();
+        let client = &self.inner.client;
+        let early = client.refresh_margin_secs + self.jitter();
         self.expires_at()
-            .is_some_and(|expires_at| expires_at.saturating_sub(margin) <= now)
+            .is_some_and(|expires_at| expires_at.saturating_sub(early) <= client.clock.local())
+    }
+
+    /// A stable 0..=jitter seconds for this session (FNV-1a of its id).
+    fn jitter(&self) -> i64 {
+        let range = self.inner.client.refresh_jitter_secs;
+        if range <= 0 {
+            return 0;
+        }
+        let hash = self
+            .inner
+            .id
+            .secret()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        i64::try_from(hash % u64::try_from(range + 1).unwrap_or(1)).unwrap_or(0)
     }
 
     pub(super) async fn refresh_for(&self, reason: Reason) -> Result<(), OAuthError> {
@@ -49,17 +71,12 @@ impl OAuthSession {
 
     async fn refresh_locked(&self, reason: Reason) -> Result<(), OAuthError> {
         let client = Arc::clone(&self.inner.client);
-        let lock = client.refresh_lock(&self.inner.did, &self.inner.id);
-        let _held = lock.lock().await;
+        let _guards = client
+            .refresh_guards(&self.inner.did, &self.inner.id)
+            .await?;
 
         // N4b: re-read under the lock; someone else may have refreshed already.
-        let stored = client
-            .sessions
-            .get(&self.inner.did, &self.inner.id)
-            .await?
-            .ok_or_else(|| OAuthError::SessionNotFound {
-                did: self.inner.did.to_string(),
-            })?;
+        let stored = self.reread().await?;
         let held = self.snapshot();
         let someone_refreshed = stored.refresh_token != held.refresh_token;
         let still_needed = match &reason {
@@ -68,7 +85,7 @@ impl OAuthSession {
             Reason::Expiring => {
                 !someone_refreshed
                     && stored.expires_at.is_some_and(|at| {
-                        at.saturating_sub(client.refresh_margin_secs) <= client.clock.unix_time()
+                        at.saturating_sub(client.refresh_margin_secs) <= client.clock.local()
                     })
             }
         };
@@ -97,52 +114,29 @@ impl OAuthSession {
         let server = found.server;
         *self.inner.server.lock().await = Some(Arc::clone(&server));
 
-        let params = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.secret()),
-        ];
-        let sent = client
-            .post_to_server(
-                &server,
-                &server.token_endpoint,
-                &params,
-                &stored.auth,
-                (&self.inner.dpop, &self.inner.nonces),
-                Some(&self.inner.did),
-            )
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(OAuthError::SessionEnded { cause, .. }) => return Err(self.end(cause).await),
-            Err(error) => return Err(error),
-        };
-        let now = client.clock.unix_time();
-        let tokens = match parse_token_response(Endpoint::Refresh, &response, now) {
+        let tokens = match self.request_refresh(&server, &stored, &refresh_token).await {
             Ok(tokens) => tokens,
             Err(OAuthError::Server {
                 error, description, ..
             }) if error == "invalid_grant" => {
+                // N5: a worker without our lock may have stored new tokens meanwhile.
+                let again = self.reread().await?;
+                if again.refresh_token.as_ref() != Some(&refresh_token) {
+                    self.replace_data(again);
+                    return Ok(());
+                }
                 return Err(self
                     .end(SessionEndCause::RefreshRejected { description })
                     .await);
             }
+            Err(OAuthError::SessionEnded { cause, .. }) => return Err(self.end(cause).await),
             Err(error) => return Err(error),
         };
         // N7: the same account.
         if tokens.sub != self.inner.did {
-            let _ = client
-                .revoke(
-                    &server,
-                    tokens.access_token.secret(),
-                    "access_token",
-                    &stored.auth,
-                    (&self.inner.dpop, &self.inner.nonces),
-                )
+            self.revoke_quietly(&server, &tokens.access_token, &stored)
                 .await;
-            let _ = client
-                .sessions
-                .delete(&self.inner.did, &self.inner.id)
-                .await;
+            let _ = self.end(SessionEndCause::TokenRejected).await;
             return Err(OAuthError::SubjectMismatch {
                 expected: self.inner.did.to_string(),
                 actual: tokens.sub.to_string(),
@@ -156,36 +150,111 @@ impl OAuthSession {
             refresh_token: tokens.refresh_token.or(Some(refresh_token)),
             expires_at: tokens.expires_at,
             dpop_nonces: self.inner.nonces.snapshot(),
-            updated_at: now,
+            updated_at: client.clock.local(),
             ..stored
         };
         // N3: stored as one unit before use; P3: if that fails, the new tokens are revoked.
         if let Err(error) = client.sessions.upsert(&updated).await {
-            let _ = client
-                .revoke(
-                    &server,
-                    updated.access_token.secret(),
-                    "access_token",
-                    &updated.auth,
-                    (&self.inner.dpop, &self.inner.nonces),
-                )
+            self.revoke_quietly(&server, &updated.access_token, &updated)
                 .await;
             return Err(OAuthError::PersistFailed(error));
         }
         self.replace_data(updated);
+        client.emit(&SessionEvent::Updated {
+            did: self.inner.did.clone(),
+            session_id: self.inner.id.clone(),
+        });
         Ok(())
     }
 
-    /// Deletes the session and returns the error that explains why.
-    pub(super) async fn end(&self, cause: SessionEndCause) -> OAuthError {
-        if let Err(error) = self
+    /// The refresh request, sent at most twice: when the first attempt is lost in transit (no
+    /// answer at all), the same refresh token is sent once more. If the server never saw the
+    /// first request this succeeds; if it did, the server calls it a replay (`invalid_grant`)
+    /// and the session ends with a typed cause — never a loop, never half-written tokens.
+    async fn request_refresh(
+        &self,
+        server: &AuthorizationServerMetadata,
+        stored: &SessionData,
+        refresh_token: &RefreshToken,
+    ) -> Result<TokenSet, OAuthError> {
+        let client = &self.inner.client;
+        let params = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.secret()),
+        ];
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = client
+                .post_to_server(
+                    server,
+                    &server.token_endpoint,
+                    &params,
+                    &stored.auth,
+                    (&self.inner.dpop, &self.inner.nonces),
+                    Some(&self.inner.did),
+                )
+                .await;
+            match sent {
+                Ok(response) => {
+                    return parse_token_response(
+                        Endpoint::Refresh,
+                        &response,
+                        client.clock.local(),
+                    );
+                }
+                Err(OAuthError::Http { url, source }) if attempt == 1 => {
+                    tracing::warn!(%url, error = %source, "refresh answer lost; retrying once");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn reread(&self) -> Result<SessionData, OAuthError> {
+        self.inner
+            .client
+            .sessions
+            .get(&self.inner.did, &self.inner.id)
+            .await?
+            .ok_or_else(|| OAuthError::SessionNotFound {
+                did: self.inner.did.to_string(),
+            })
+    }
+
+    async fn revoke_quietly(
+        &self,
+        server: &AuthorizationServerMetadata,
+        token: &AccessToken,
+        data: &SessionData,
+    ) {
+        let _ = self
             .inner
             .client
+            .revoke(
+                server,
+                token.secret(),
+                "access_token",
+                &data.auth,
+                (&self.inner.dpop, &self.inner.nonces),
+            )
+            .await;
+    }
+
+    /// Deletes the session, tells the app, and returns the error that explains why.
+    pub(super) async fn end(&self, cause: SessionEndCause) -> OAuthError {
+        let client = &self.inner.client;
+        match client
             .sessions
             .delete(&self.inner.did, &self.inner.id)
             .await
         {
-            tracing::warn!(%error, "could not delete an ended session");
+            Ok(_) => client.emit(&SessionEvent::Deleted {
+                did: self.inner.did.clone(),
+                session_id: self.inner.id.clone(),
+                cause: cause.clone(),
+            }),
+            Err(error) => tracing::warn!(%error, "could not delete an ended session"),
         }
         OAuthError::SessionEnded {
             did: self.inner.did.to_string(),

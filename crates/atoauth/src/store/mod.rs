@@ -2,11 +2,13 @@
 //! and an in-memory implementation. SQLite, PostgreSQL and Redis implementations live in their own
 //! crates (`atoauth-sqlx`, `atoauth-redis`).
 
+mod lock;
 mod memory;
 mod records;
 
 use std::time::Duration;
 
+pub use lock::{MemoryRefreshLock, RefreshGuard, RefreshLock};
 pub use memory::{MemorySessionStore, MemoryStateStore};
 pub use records::{ClientAuthBinding, PendingAuthorization, SessionData};
 

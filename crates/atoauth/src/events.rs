@@ -1,0 +1,40 @@
+//! Session events (Q4): the app learns when a session's tokens change and when, and why, a
+//! session is deleted.
+
+use std::sync::Arc;
+
+use crate::error::SessionEndCause;
+use crate::secret::SessionId;
+use crate::syntax::Did;
+
+/// Something that happened to a stored session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A sign-in created the session.
+    Created {
+        /// The account.
+        did: Did,
+        /// The session.
+        session_id: SessionId,
+    },
+    /// New tokens were stored (a refresh).
+    Updated {
+        /// The account.
+        did: Did,
+        /// The session.
+        session_id: SessionId,
+    },
+    /// The session was deleted.
+    Deleted {
+        /// The account.
+        did: Did,
+        /// The session.
+        session_id: SessionId,
+        /// Why.
+        cause: SessionEndCause,
+    },
+}
+
+/// Receives [`SessionEvent`]s. Called inline: keep it quick (send to a channel for real work).
+pub type SessionEventHandler = Arc<dyn Fn(&SessionEvent) + Send + Sync>;

@@ -1,0 +1,52 @@
+//! Refresh locks (N4): one refresh at a time per session. The in-process lock serialises the
+//! tasks of one process; shared stores implement [`RefreshLock`] so that processes on several
+//! hosts serialise too. The client always takes its in-process lock first, then this one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::StoreError;
+
+/// Held while a session refreshes; dropping it releases the lock.
+pub trait RefreshGuard: Send {}
+
+impl RefreshGuard for tokio::sync::OwnedMutexGuard<()> {}
+
+/// A lock keyed by session.
+///
+/// # Contract
+/// - Mutual exclusion: while a guard for `key` is alive, `lock(key)` does not return another.
+/// - A distributed lock has a lease longer than the token endpoint's timeout, so a holder that
+///   dies cannot block a session for ever, and a live holder is not overtaken mid-refresh.
+/// - Only the owner releases (by dropping its guard).
+/// - After acquiring, the caller re-reads the session from the store: another holder may have
+///   refreshed it (N4b).
+#[async_trait::async_trait]
+pub trait RefreshLock: Send + Sync + std::fmt::Debug {
+    /// Waits for the lock on `key` (bounded by the implementation's own timeout).
+    async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError>;
+}
+
+/// The in-process lock: a tokio mutex per key; unused entries are dropped as keys come and go.
+#[derive(Debug, Default)]
+pub struct MemoryRefreshLock {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl MemoryRefreshLock {
+    fn entry(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        Arc::clone(locks.entry(key.to_owned()).or_default())
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshLock for MemoryRefreshLock {
+    async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError> {
+        Ok(Box::new(self.entry(key).lock_owned().await))
+    }
+}
