@@ -14,11 +14,13 @@
 
 pub mod conformance;
 mod dns;
+mod faults;
 mod pds;
 mod recording;
 mod server;
 
 pub use dns::TestDns;
+pub use faults::{Fault, FaultyHttp, FaultyStore, Gate, expire_session};
 pub use pds::{Account, AuthorizeError, Consent, Pds, Ready, interop_dir, pds};
 pub use recording::{Exchange, RecordingHttp};
 pub use server::{Reply, SeenRequest, TestServer};
