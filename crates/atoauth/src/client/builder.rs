@@ -46,6 +46,7 @@ pub struct OAuthClientBuilder {
     event_handlers: Vec<SessionEventHandler>,
     no_skew_correction: bool,
     jitter_secs: Option<u32>,
+    request_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for OAuthClientBuilder {
@@ -151,6 +152,14 @@ impl OAuthClientBuilder {
         self
     }
 
+    /// Every request to an authorization server or a PDS, and every metadata fetch, gives up
+    /// after `timeout` (default: 10 s for metadata and the authorization server, 30 s for PDS
+    /// calls).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
     /// Proactive refreshes start up to this many seconds early, spread per session so that
     /// instances sharing a store do not all refresh at once (M5; default 30, 0 turns it off).
     pub fn refresh_jitter(mut self, seconds: u32) -> Self {
@@ -227,11 +236,14 @@ impl OAuthClientBuilder {
                 .target_policy(self.policy)
                 .build()?,
         };
-        let discovery = Discovery::new(
+        let mut discovery = Discovery::new(
             Arc::clone(&http),
             self.policy,
             self.metadata_ttl.unwrap_or(DEFAULT_METADATA_TTL),
         );
+        if let Some(timeout) = self.request_timeout {
+            discovery = discovery.with_timeout(timeout);
+        }
         Ok(OAuthClient {
             inner: Arc::new(ClientInner {
                 client_id,
@@ -261,6 +273,7 @@ impl OAuthClientBuilder {
                 shared_lock: self.shared_lock,
                 event_handlers: self.event_handlers,
                 refresh_jitter_secs: i64::from(self.jitter_secs.unwrap_or(30)),
+                request_timeout: self.request_timeout,
             }),
         })
     }

@@ -90,6 +90,7 @@ pub(crate) struct ClientInner {
     pub(crate) shared_lock: Option<Arc<dyn RefreshLock>>,
     pub(crate) event_handlers: Vec<SessionEventHandler>,
     pub(crate) refresh_jitter_secs: i64,
+    pub(crate) request_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ClientInner {

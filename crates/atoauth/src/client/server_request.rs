@@ -74,7 +74,10 @@ impl ClientInner {
             form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
             form.push(("client_assertion", assertion));
         }
-        let request = Replayable::form(endpoint, &form);
+        let mut request = Replayable::form(endpoint, &form);
+        if let Some(timeout) = self.request_timeout {
+            request.limits.timeout = timeout;
+        }
         self.dpop_sender(dpop.0, dpop.1)
             .send(Server::Authorization, &request, None)
             .await

@@ -113,6 +113,7 @@ pub struct Discovery {
     ttl: Duration,
     resources: Cached<ProtectedResourceMetadata>,
     servers: Cached<Arc<AuthorizationServerMetadata>>,
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -137,7 +138,15 @@ impl Discovery {
             ttl,
             resources: Mutex::default(),
             servers: Mutex::default(),
+            timeout: None,
         }
+    }
+
+    /// Every fetch gives up after `timeout` (default: 10 s, [`FetchLimits::METADATA`]).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The target policy in force.
@@ -247,7 +256,11 @@ impl Discovery {
                 input: url.to_owned(),
                 reason: e.to_string(),
             })?;
-        FetchLimits::METADATA.apply(&mut request);
+        FetchLimits {
+            timeout: self.timeout.unwrap_or(FetchLimits::METADATA.timeout),
+            ..FetchLimits::METADATA
+        }
+        .apply(&mut request);
         let response = self.http.send(request).await.map_err(fetch_error)?;
         let bad = |detail: String| MetadataError::BadResponse {
             url: url.to_owned(),

@@ -49,7 +49,11 @@ impl OAuthSession {
             limits: FetchLimits {
                 max_body_bytes: XRPC_RESPONSE_LIMIT,
                 redirects: 0,
-                timeout: std::time::Duration::from_secs(30),
+                timeout: self
+                    .inner
+                    .client
+                    .request_timeout
+                    .unwrap_or(std::time::Duration::from_secs(30)),
             },
         };
         let mut refreshed = false;
