@@ -8,6 +8,7 @@ use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
 use atoauth::client_auth::Keyset;
 use atoauth::client_metadata::ClientMetadata;
 use atoauth::crypto::{Es256Key, OsRandomness};
+use atoauth::events::SessionEvent;
 use atoauth::http::{HardenedClient, TargetPolicy};
 use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::session::Revocation;
@@ -42,6 +43,16 @@ fn client(
     store: Arc<dyn SessionStore>,
     http: &RecordingHttp,
 ) -> OAuthClient {
+    client_with_events(metadata, keys, store, http, Arc::new(|_: &SessionEvent| {}))
+}
+
+fn client_with_events(
+    metadata: ClientMetadata,
+    keys: Keyset,
+    store: Arc<dyn SessionStore>,
+    http: &RecordingHttp,
+    events: atoauth::events::SessionEventHandler,
+) -> OAuthClient {
     let pds = pds();
     let resolver = IdentityResolver::builder()
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
@@ -57,6 +68,7 @@ fn client(
         .http_client(Arc::new(http.clone()))
         .identity_resolver(resolver)
         .session_store(store)
+        .on_session_event(events)
         .build()
         .unwrap()
 }
@@ -168,7 +180,15 @@ async fn j6_a_session_whose_key_was_removed_ends_with_a_typed_cause() {
     let rotated = keyset(&["new"]);
     let mut document = document;
     document.jwks = Some(rotated.public_jwks());
-    let second = client(document, rotated, Arc::clone(&store), &recording());
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let second = client_with_events(
+        document,
+        rotated,
+        Arc::clone(&store),
+        &recording(),
+        Arc::new(move |e: &SessionEvent| sink.lock().unwrap().push(e.clone())),
+    );
     let error = second
         .restore(session.did(), session.session_id())
         .await
@@ -178,4 +198,11 @@ async fn j6_a_session_whose_key_was_removed_ends_with_a_typed_cause() {
         "{error}"
     );
     assert!(store.list_all().await.unwrap().is_empty());
+    assert!(
+        matches!(
+            events.lock().unwrap().as_slice(),
+            [SessionEvent::Deleted { cause: SessionEndCause::KeyRemoved { kid }, .. }] if kid == "old"
+        ),
+        "{events:?}"
+    );
 }
