@@ -4,7 +4,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use atoauth::secret::{SessionId, State};
-use atoauth::store::{PendingAuthorization, SessionData, SessionStore, StateStore, StoreError};
+use atoauth::store::{
+    BrowserSession, BrowserSessionStore, PendingAuthorization, SessionData, SessionStore,
+    StateStore, StoreError, browser_key,
+};
 use atoauth::syntax::Did;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Row};
@@ -12,7 +15,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::{SqlxStoreError, check_prefix, unix_now};
 
 /// The newest schema this version writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Sessions and pending authorizations in one SQLite database.
 #[derive(Clone, Debug)]
@@ -100,6 +103,19 @@ impl SqliteStore {
                      PRIMARY KEY (did, session_id))"
                 ),
                 format!("INSERT INTO {p}oauth_schema (version) VALUES (1)"),
+            ] {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if found < 2 {
+            for statement in [
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {p}oauth_browser_sessions (key TEXT PRIMARY KEY, \
+                     value TEXT NOT NULL, expires_at INTEGER NOT NULL)"
+                ),
+                format!("INSERT INTO {p}oauth_schema (version) VALUES (2)"),
             ] {
                 sqlx::query(AssertSqlSafe(statement))
                     .execute(&mut *tx)
@@ -277,5 +293,64 @@ impl SessionStore for SqliteStore {
             .iter()
             .map(|v| serde_json::from_str(v).map_err(|e| corrupt(&e)))
             .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl BrowserSessionStore for SqliteStore {
+    async fn put_browser(
+        &self,
+        id: &SessionId,
+        session: &BrowserSession,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let now = unix_now();
+        let json = serde_json::to_string(session).map_err(|e| corrupt(&e))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}oauth_browser_sessions WHERE expires_at <= ?"
+        )))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}oauth_browser_sessions (key, value, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+        )))
+        .bind(browser_key(id))
+        .bind(json)
+        .bind(now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn get_browser(&self, id: &SessionId) -> Result<Option<BrowserSession>, StoreError> {
+        let p = &self.prefix;
+        let value: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT value FROM {p}oauth_browser_sessions WHERE key = ? AND expires_at > ?"
+        )))
+        .bind(browser_key(id))
+        .bind(unix_now())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        value
+            .map(|v| serde_json::from_str(&v).map_err(|e| corrupt(&e)))
+            .transpose()
+    }
+
+    async fn delete_browser(&self, id: &SessionId) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}oauth_browser_sessions WHERE key = ?"
+        )))
+        .bind(browser_key(id))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 }

@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use atoauth::store::SessionStore;
 use atoauth_sqlx::{SqliteStore, SqlxStoreError};
-use atoauth_testkit::conformance::{sample_session, session_store_contract, state_store_contract};
+use atoauth_testkit::conformance::{
+    browser_store_contract, sample_session, session_store_contract, state_store_contract,
+};
 
 #[tokio::test]
 async fn sqlite_meets_the_store_contracts() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("a.db")).await.unwrap());
     state_store_contract(store.clone()).await;
+    browser_store_contract(store.clone()).await;
     session_store_contract(store).await;
 }
 

@@ -192,3 +192,59 @@ fn nonce() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
 }
+
+/// The [`BrowserSessionStore`](atoauth::store::BrowserSessionStore) contract: put/replace, get,
+/// delete, TTL expiry, and keys that are not the cookie ids.
+///
+/// # Panics
+/// When the store breaks the contract.
+pub async fn browser_store_contract(store: Arc<dyn atoauth::store::BrowserSessionStore>) {
+    use atoauth::store::BrowserSession;
+    let id = SessionId::new(format!("browser-{}", nonce()));
+    let anonymous = BrowserSession {
+        csrf_token: State::new("csrf-1"),
+        account: None,
+        created_at: 1,
+    };
+    assert_eq!(store.get_browser(&id).await.expect("get"), None);
+    store
+        .put_browser(&id, &anonymous, Duration::from_secs(600))
+        .await
+        .expect("put");
+    assert_eq!(
+        store.get_browser(&id).await.expect("get"),
+        Some(anonymous.clone())
+    );
+    let signed_in = BrowserSession {
+        account: Some((
+            Did::new("did:plc:ewvi7nxzyoun6zhxrhs64oiz").expect("a DID"),
+            SessionId::new("s1"),
+        )),
+        ..anonymous
+    };
+    store
+        .put_browser(&id, &signed_in, Duration::from_secs(600))
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.get_browser(&id).await.expect("get"),
+        Some(signed_in.clone())
+    );
+    store.delete_browser(&id).await.expect("delete");
+    assert_eq!(store.get_browser(&id).await.expect("get"), None);
+    store
+        .delete_browser(&id)
+        .await
+        .expect("deleting twice is fine");
+
+    let expired = SessionId::new(format!("expired-{}", nonce()));
+    store
+        .put_browser(&expired, &signed_in, Duration::ZERO)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.get_browser(&expired).await.expect("get"),
+        None,
+        "expired"
+    );
+}

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use atoauth::store::{MemorySessionStore, MemoryStateStore};
-use atoauth_testkit::conformance::{session_store_contract, state_store_contract};
+use atoauth::store::{MemoryBrowserStore, MemorySessionStore, MemoryStateStore};
+use atoauth_testkit::conformance::{
+    browser_store_contract, session_store_contract, state_store_contract,
+};
 
 #[tokio::test]
 async fn memory_state_store_meets_the_contract() {
@@ -13,4 +15,9 @@ async fn memory_state_store_meets_the_contract() {
 #[tokio::test]
 async fn memory_session_store_meets_the_contract() {
     session_store_contract(Arc::new(MemorySessionStore::default())).await;
+}
+
+#[tokio::test]
+async fn memory_browser_store_meets_the_contract() {
+    browser_store_contract(Arc::new(MemoryBrowserStore::default())).await;
 }

@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{PendingAuthorization, SessionData, SessionStore, StateStore, StoreError};
+use super::{
+    BrowserSession, BrowserSessionStore, PendingAuthorization, SessionData, SessionStore,
+    StateStore, StoreError, browser_key,
+};
 use crate::secret::{SessionId, State};
 use crate::syntax::Did;
 
@@ -75,6 +78,40 @@ impl SessionStore for MemorySessionStore {
 
     async fn list_all(&self) -> Result<Vec<SessionData>, StoreError> {
         Ok(lock(&self.sessions).values().cloned().collect())
+    }
+}
+
+/// A [`BrowserSessionStore`] in a map; expired entries are dropped on every write.
+#[derive(Debug, Default)]
+pub struct MemoryBrowserStore {
+    entries: Mutex<HashMap<String, (Instant, BrowserSession)>>,
+}
+
+#[async_trait::async_trait]
+impl BrowserSessionStore for MemoryBrowserStore {
+    async fn put_browser(
+        &self,
+        id: &SessionId,
+        session: &BrowserSession,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut entries = lock(&self.entries);
+        let now = Instant::now();
+        entries.retain(|_, (deadline, _)| *deadline > now);
+        entries.insert(browser_key(id), (now + ttl, session.clone()));
+        Ok(())
+    }
+
+    async fn get_browser(&self, id: &SessionId) -> Result<Option<BrowserSession>, StoreError> {
+        Ok(lock(&self.entries)
+            .get(&browser_key(id))
+            .filter(|(deadline, _)| *deadline > Instant::now())
+            .map(|(_, session)| session.clone()))
+    }
+
+    async fn delete_browser(&self, id: &SessionId) -> Result<(), StoreError> {
+        lock(&self.entries).remove(&browser_key(id));
+        Ok(())
     }
 }
 

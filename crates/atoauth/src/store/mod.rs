@@ -2,14 +2,16 @@
 //! and an in-memory implementation. SQLite, PostgreSQL and Redis implementations live in their own
 //! crates (`atoauth-sqlx`, `atoauth-redis`).
 
+mod browser;
 mod lock;
 mod memory;
 mod records;
 
 use std::time::Duration;
 
+pub use browser::{BrowserSession, BrowserSessionStore, browser_key};
 pub use lock::{MemoryRefreshLock, RefreshGuard, RefreshLock};
-pub use memory::{MemorySessionStore, MemoryStateStore};
+pub use memory::{MemoryBrowserStore, MemorySessionStore, MemoryStateStore};
 pub use records::{ClientAuthBinding, PendingAuthorization, SessionData};
 
 use crate::secret::{SessionId, State};
