@@ -2,6 +2,7 @@
 
 mod account;
 mod config;
+mod keygen;
 mod login;
 mod resolve;
 mod scope;
@@ -29,6 +30,7 @@ struct Cli {
 enum Command {
     /// Show the effective configuration (options, environment and defaults combined)
     Config,
+    Keygen(keygen::KeygenArgs),
     Login(login::LoginArgs),
     Logout(session_commands::LogoutArgs),
     Post(session_commands::PostArgs),
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Config => show_config(&config),
+        Command::Keygen(args) => keygen::run(args),
         Command::Login(args) => block_on(login::run(&config, args)),
         Command::Logout(args) => block_on(session_commands::logout(&config, args)),
         Command::Post(args) => block_on(session_commands::post(&config, args)),
