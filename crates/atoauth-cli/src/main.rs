@@ -6,6 +6,7 @@ mod keygen;
 mod login;
 mod resolve;
 mod scope;
+mod serve;
 mod session_commands;
 
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ enum Command {
     Refresh(session_commands::RefreshArgs),
     Resolve(resolve::ResolveArgs),
     Scope(scope::ScopeArgs),
+    Serve(serve::ServeArgs),
     Sessions(session_commands::SessionsArgs),
     Whoami(session_commands::WhoamiArgs),
 }
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Post(args) => block_on(session_commands::post(&config, args)),
         Command::Refresh(args) => block_on(session_commands::refresh(&config, args)),
         Command::Resolve(args) => block_on(resolve::run(&config, args)),
+        Command::Serve(args) => block_on(serve::run(&config, args)),
         Command::Sessions(args) => block_on(session_commands::sessions(&config, args)),
         Command::Whoami(args) => block_on(session_commands::whoami(&config, args)),
         Command::Scope(args) => scope::run(&config, args),

@@ -12,6 +12,7 @@
 //! still never `unwrap`s, so every failure says what went wrong.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod browser;
 pub mod conformance;
 mod dns;
 mod faults;
@@ -21,6 +22,7 @@ mod server;
 
 pub use dns::TestDns;
 pub use faults::{Fault, FaultyHttp, FaultyStore, Gate, expire_session};
-pub use pds::{Account, AuthorizeError, Consent, Pds, Ready, interop_dir, pds};
+pub use pds::{Account, AuthorizeError, Consent, Pds, Ready, http_client, interop_dir, pds};
 pub use recording::{Exchange, RecordingHttp};
+pub use reqwest;
 pub use server::{Reply, SeenRequest, TestServer};

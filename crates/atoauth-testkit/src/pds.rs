@@ -98,6 +98,24 @@ pub struct Pds {
 
 static PDS: OnceLock<Pds> = OnceLock::new();
 
+/// A plain HTTP client for tests: no redirects followed, no cookies kept, no proxies, no
+/// pooled connections (each `#[tokio::test]` has its own runtime, and a pooled connection dies
+/// with the runtime that opened it).
+///
+/// # Panics
+/// When the TLS configuration cannot be built.
+pub fn http_client() -> reqwest::Client {
+    let tls = atoauth::http::tls_client_config().expect("a TLS configuration");
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a reqwest client")
+}
+
 /// The harness of this test binary, started on first call.
 ///
 /// # Panics
@@ -311,17 +329,7 @@ fn start() -> Pds {
         ready.pid,
         log.display()
     );
-    let tls = atoauth::http::tls_client_config().expect("a TLS configuration");
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        // Each #[tokio::test] has its own runtime, and a pooled connection dies with the
-        // runtime that opened it: never reuse one across tests.
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("a reqwest client");
+    let http = http_client();
     Pds {
         ready,
         http,

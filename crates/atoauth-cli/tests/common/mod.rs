@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+pub(crate) mod serve;
+
 /// `atoauth` with no `ATOAUTH_*`, `NO_COLOR` or XDG variables inherited from the developer's shell.
 pub(crate) fn atoauth() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_atoauth"));

@@ -90,6 +90,29 @@ impl OAuthClient {
         &self,
         params: CallbackParams,
     ) -> Result<CompletedAuthorization, OAuthError> {
+        self.complete(params, None).await
+    }
+
+    /// [`OAuthClient::complete_authorization`] for a flow bound to one browser: the app state
+    /// given to `start_authorization` must equal `expected_app_state` (for example a hash of the
+    /// browser's session cookie), checked before the code is exchanged. A callback opened in
+    /// another browser is refused and its code never used.
+    ///
+    /// # Errors
+    /// As `complete_authorization`, plus [`OAuthError::Callback`] (`K2`) for another browser.
+    pub async fn complete_authorization_bound(
+        &self,
+        params: CallbackParams,
+        expected_app_state: &str,
+    ) -> Result<CompletedAuthorization, OAuthError> {
+        self.complete(params, Some(expected_app_state)).await
+    }
+
+    async fn complete(
+        &self,
+        params: CallbackParams,
+        expected_app_state: Option<&str>,
+    ) -> Result<CompletedAuthorization, OAuthError> {
         let inner = &self.inner;
         if params.response.is_some() {
             return Err(callback_error("K1", "JARM responses are not supported"));
@@ -110,6 +133,17 @@ impl OAuthClient {
                 "K2",
                 "the sign-in took too long; start again",
             ));
+        }
+        if let Some(expected) = expected_app_state {
+            let bound = pending.app_state.as_deref().is_some_and(|actual| {
+                subtle::ConstantTimeEq::ct_eq(actual.as_bytes(), expected.as_bytes()).into()
+            });
+            if !bound {
+                return Err(callback_error(
+                    "K2",
+                    "this sign-in was started in another browser",
+                ));
+            }
         }
         if let Some(error) = params.error {
             return Err(OAuthError::AuthorizationFailed {

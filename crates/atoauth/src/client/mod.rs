@@ -33,6 +33,7 @@ use crate::syntax::Did;
 
 /// What kind of client this is.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum ClientKind {
     /// The `http://localhost` development client (section C): always public.
     Loopback(LoopbackClient),

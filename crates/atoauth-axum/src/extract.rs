@@ -1,0 +1,193 @@
+//! Extractors: [`Browser`] (the visitor's cookie session, signed in or not) and [`SignedIn`]
+//! (the visitor's OAuth session, or a redirect to the start page).
+
+use atoauth::OAuthSession;
+use atoauth::crypto::{OsRandomness, random_token};
+use atoauth::secret::{SessionId, State};
+use atoauth::store::BrowserSession;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::AtoauthWeb;
+use crate::cookie::{read_cookie, set_cookie};
+
+/// The visitor's browser session: the CSRF token for forms and, once signed in, the account.
+/// A missing, forged or expired cookie simply means "no session" (never an error page).
+#[derive(Debug)]
+pub struct Browser {
+    web: AtoauthWeb,
+    id: Option<SessionId>,
+    session: Option<BrowserSession>,
+}
+
+fn server_error(error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(%error, "session storage failed");
+    crate::html::page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The session store is unavailable. Try again in a moment.",
+    )
+}
+
+impl<S> FromRequestParts<S> for Browser
+where
+    AtoauthWeb: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let web = AtoauthWeb::from_ref(state);
+        let id = read_cookie(&parts.headers).and_then(|value| web.inner.cookie_key.verify(&value));
+        let session = match &id {
+            Some(id) => web
+                .inner
+                .browsers
+                .get_browser(id)
+                .await
+                .map_err(|e| server_error(&e))?,
+            None => None,
+        };
+        let id = id.filter(|_| session.is_some());
+        Ok(Self { web, id, session })
+    }
+}
+
+impl Browser {
+    /// The CSRF token to put in every form (`<input type="hidden" name="csrf" value="…">`), once
+    /// [`Browser::ensure`] has run.
+    #[must_use]
+    pub fn csrf_token(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.csrf_token.secret())
+    }
+
+    /// Whether a signed-in account is attached.
+    #[must_use]
+    pub fn is_signed_in(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.account.is_some())
+    }
+
+    pub(crate) fn id(&self) -> Option<&SessionId> {
+        self.id.as_ref()
+    }
+
+    pub(crate) fn record(&self) -> Option<&BrowserSession> {
+        self.session.as_ref()
+    }
+
+    /// Makes sure the browser has a session (for the CSRF token of a sign-in form). Returns
+    /// the `Set-Cookie` header to send when one was created.
+    ///
+    /// # Errors
+    /// An error page when randomness or the store fails.
+    pub async fn ensure(&mut self) -> Result<Option<HeaderValue>, Response> {
+        if self.session.is_some() {
+            return Ok(None);
+        }
+        let (id, cookie) = self.web.new_browser(None).await?;
+        self.session = self
+            .web
+            .inner
+            .browsers
+            .get_browser(&id)
+            .await
+            .ok()
+            .flatten();
+        self.id = Some(id);
+        Ok(Some(cookie))
+    }
+
+    /// The signed-in OAuth session, if any and still usable. A session that ended is detached
+    /// from the browser.
+    pub async fn oauth_session(&self) -> Option<OAuthSession> {
+        let (did, session_id) = self.session.as_ref()?.account.clone()?;
+        match self.web.inner.client.restore(&did, &session_id).await {
+            Ok(session) => Some(session),
+            Err(error) => {
+                tracing::info!(%error, "a browser's OAuth session is gone");
+                if let (Some(id), Some(record)) = (&self.id, &self.session) {
+                    let detached = BrowserSession {
+                        account: None,
+                        ..record.clone()
+                    };
+                    let _ = self
+                        .web
+                        .inner
+                        .browsers
+                        .put_browser(id, &detached, self.web.inner.browser_ttl)
+                        .await;
+                }
+                None
+            }
+        }
+    }
+}
+
+impl AtoauthWeb {
+    /// Creates a browser session (optionally signed in) and its `Set-Cookie` header.
+    pub(crate) async fn new_browser(
+        &self,
+        account: Option<(atoauth::syntax::Did, SessionId)>,
+    ) -> Result<(SessionId, HeaderValue), Response> {
+        let (id, value) = self
+            .inner
+            .cookie_key
+            .new_id()
+            .map_err(|e| server_error(&e))?;
+        let csrf = random_token(&OsRandomness, 24).map_err(|e| server_error(&e))?;
+        let record = BrowserSession {
+            csrf_token: State::new(csrf),
+            account,
+            created_at: unix_now(),
+        };
+        self.inner
+            .browsers
+            .put_browser(&id, &record, self.inner.browser_ttl)
+            .await
+            .map_err(|e| server_error(&e))?;
+        let cookie = set_cookie(
+            &value,
+            self.inner.secure_cookie,
+            self.inner.browser_ttl.as_secs(),
+        );
+        let header = HeaderValue::from_str(&cookie).map_err(|e| server_error(&e))?;
+        Ok((id, header))
+    }
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The signed-in user. Without one, handlers using it answer with a redirect to `/`.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The user's OAuth session: call their PDS with it.
+    pub session: OAuthSession,
+    /// The CSRF token for this browser's forms.
+    pub csrf_token: String,
+}
+
+impl<S> FromRequestParts<S> for SignedIn
+where
+    AtoauthWeb: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let browser = Browser::from_request_parts(parts, state).await?;
+        let csrf_token = browser.csrf_token().map(str::to_owned);
+        match (browser.oauth_session().await, csrf_token) {
+            (Some(session), Some(csrf_token)) => Ok(Self {
+                session,
+                csrf_token,
+            }),
+            _ => Err(Redirect::to("/").into_response()),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! # atoauth-axum
+//!
+//! The backend-for-frontend pattern for AT Protocol OAuth on [axum]: the OAuth session lives on
+//! the server, the browser holds only a cookie with a random id, and the backend may be a
+//! confidential client.
+//!
+//! [`AtoauthWeb::router`] serves:
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /oauth-client-metadata.json` | the client metadata document |
+//! | `GET /oauth/jwks.json` | the public keys (confidential clients; 404 otherwise) |
+//! | `POST /oauth/login` | form fields `identifier` (handle, DID or PDS URL) and `csrf`; 303 to the authorization server |
+//! | `GET /oauth/callback` | finishes the sign-in; 303 to the app |
+//! | `POST /oauth/logout` | form field `csrf`; revokes and signs out; 303 to the app |
+//! | `GET`/`POST /xrpc/{nsid}` | forwards the call to the user's PDS with DPoP (never the browser's cookies) |
+//!
+//! Handlers get the user with the [`SignedIn`] extractor, and the CSRF token for their forms
+//! with [`Browser`].
+//!
+//! ```no_run
+//! # async fn demo(client: atoauth::OAuthClient, store: std::sync::Arc<dyn atoauth::store::BrowserSessionStore>) -> Result<(), Box<dyn std::error::Error>> {
+//! use atoauth_axum::{AtoauthWeb, CookieKey, SignedIn};
+//! use axum::routing::get;
+//!
+//! let web = AtoauthWeb::builder(client, store, "http://127.0.0.1:8080".parse()?)
+//!     .cookie_key(CookieKey::load_or_create("data/cookie.key".as_ref())?)
+//!     .redirect_uri("http://127.0.0.1:8080/oauth/callback")
+//!     .build()?;
+//! let app = axum::Router::new()
+//!     .route("/me", get(|user: SignedIn| async move { user.session.did().to_string() }))
+//!     .merge(web.router())
+//!     .with_state(web.clone());
+//! let app = web.wrap(app);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Security
+//! - The cookie is `HttpOnly`, `SameSite=Lax`, `Secure` on https, and authenticated (HMAC);
+//!   it holds only a random id, mapped to the OAuth session in the store.
+//! - Forms carry a CSRF token, and every state-changing request must come from our `Origin`.
+//! - The OAuth `state` is bound to the browser that started the sign-in.
+//! - Request logs never contain a query string, so `code` and `state` never reach them.
+//! - The proxy sends tokens only to the user's PDS and never forwards cookies.
+
+mod cookie;
+mod extract;
+mod guard;
+pub mod html;
+mod proxy;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use atoauth::OAuthClient;
+use atoauth::store::BrowserSessionStore;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+pub use cookie::{COOKIE_NAME, CookieKey, CookieKeyError};
+pub use extract::{Browser, SignedIn};
+use url::Url;
+
+/// The default cap on proxied request bodies: 50 MiB (buffered so a DPoP retry can replay it).
+pub const DEFAULT_PROXY_BODY_LIMIT: usize = 50 * 1024 * 1024;
+
+/// Why the web configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebConfigError {
+    /// The public URL is not an http(s) origin.
+    #[error("the public URL must be an http or https origin without a path: {0}")]
+    PublicUrl(String),
+    /// No cookie key was given.
+    #[error("a cookie key is required (CookieKey::load_or_create or CookieKey::from_hex)")]
+    NoCookieKey,
+    /// No redirect URI was given.
+    #[error("the redirect URI (…/oauth/callback) is required")]
+    NoRedirectUri,
+}
+
+/// The web layer's shared state. Cheap to clone; use it as (part of) the axum state.
+#[derive(Clone, Debug)]
+pub struct AtoauthWeb {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) client: OAuthClient,
+    pub(crate) browsers: Arc<dyn BrowserSessionStore>,
+    pub(crate) cookie_key: CookieKey,
+    pub(crate) public_origin: String,
+    pub(crate) public_authority: String,
+    pub(crate) secure_cookie: bool,
+    pub(crate) redirect_uri: String,
+    pub(crate) scope: Option<String>,
+    pub(crate) after_login: String,
+    pub(crate) proxy_body_limit: usize,
+    pub(crate) browser_ttl: Duration,
+    pub(crate) limiter: guard::RateLimiter,
+    pub(crate) client_metadata: serde_json::Value,
+}
+
+/// Configures an [`AtoauthWeb`].
+#[derive(Debug)]
+#[must_use]
+pub struct AtoauthWebBuilder {
+    client: OAuthClient,
+    browsers: Arc<dyn BrowserSessionStore>,
+    public_url: Url,
+    cookie_key: Option<CookieKey>,
+    redirect_uri: Option<String>,
+    scope: Option<String>,
+    after_login: String,
+    proxy_body_limit: usize,
+    browser_ttl: Duration,
+    logins_per_minute: u32,
+    client_metadata: Option<serde_json::Value>,
+}
+
+impl AtoauthWeb {
+    /// Starts configuring the web layer of `client`, served at `public_url`.
+    pub fn builder(
+        client: OAuthClient,
+        browsers: Arc<dyn BrowserSessionStore>,
+        public_url: Url,
+    ) -> AtoauthWebBuilder {
+        AtoauthWebBuilder {
+            client,
+            browsers,
+            public_url,
+            cookie_key: None,
+            redirect_uri: None,
+            scope: None,
+            after_login: "/".to_owned(),
+            proxy_body_limit: DEFAULT_PROXY_BODY_LIMIT,
+            browser_ttl: Duration::from_secs(30 * 24 * 3600),
+            logins_per_minute: 20,
+            client_metadata: None,
+        }
+    }
+
+    /// The OAuth client.
+    #[must_use]
+    pub fn client(&self) -> &OAuthClient {
+        &self.inner.client
+    }
+
+    /// Our origin (`scheme://host[:port]`), as `Origin` headers must say it.
+    #[must_use]
+    pub fn public_origin(&self) -> &str {
+        &self.inner.public_origin
+    }
+
+    /// The routes listed in the crate documentation, with this web state.
+    pub fn router<S>(&self) -> Router<S> {
+        Router::new()
+            .route("/oauth-client-metadata.json", get(routes::client_metadata))
+            .route("/oauth/jwks.json", get(routes::jwks))
+            .route("/oauth/login", post(routes::login))
+            .route("/oauth/callback", get(routes::callback))
+            .route("/oauth/logout", post(routes::logout))
+            .route(
+                "/xrpc/{nsid}",
+                get(proxy::forward)
+                    .post(proxy::forward)
+                    .layer(DefaultBodyLimit::max(self.inner.proxy_body_limit)),
+            )
+            .with_state(self.clone())
+    }
+
+    /// Wraps a whole app in the middleware it should run under: the canonical host redirect
+    /// and request logs without query strings. Call it on the final router.
+    pub fn wrap<S>(&self, router: Router<S>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        router
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                guard::canonical_host,
+            ))
+            .layer(axum::middleware::from_fn(guard::log_requests))
+    }
+}
+
+impl AtoauthWebBuilder {
+    /// The key that authenticates session cookies (required).
+    pub fn cookie_key(mut self, key: CookieKey) -> Self {
+        self.cookie_key = Some(key);
+        self
+    }
+
+    /// The redirect URI sent with every authorization (required): our `/oauth/callback`.
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// The scope to request (default: every scope the client declares).
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Where the browser goes after signing in or out (default `/`).
+    pub fn after_login(mut self, path: impl Into<String>) -> Self {
+        self.after_login = path.into();
+        self
+    }
+
+    /// The largest request body the XRPC proxy accepts (default 50 MiB); larger gets 413.
+    pub fn proxy_body_limit(mut self, bytes: usize) -> Self {
+        self.proxy_body_limit = bytes;
+        self
+    }
+
+    /// How long a browser stays signed in without visiting (default 30 days).
+    pub fn browser_ttl(mut self, ttl: Duration) -> Self {
+        self.browser_ttl = ttl;
+        self
+    }
+
+    /// Sign-in attempts allowed per client address and minute (default 20).
+    pub fn logins_per_minute(mut self, count: u32) -> Self {
+        self.logins_per_minute = count;
+        self
+    }
+
+    /// The document served at `/oauth-client-metadata.json` (default: derived from the client).
+    pub fn client_metadata(mut self, document: serde_json::Value) -> Self {
+        self.client_metadata = Some(document);
+        self
+    }
+
+    /// The web state.
+    ///
+    /// # Errors
+    /// A public URL that is not an origin, or a missing cookie key or redirect URI.
+    pub fn build(self) -> Result<AtoauthWeb, WebConfigError> {
+        let url = &self.public_url;
+        let origin_only = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+        if !matches!(url.scheme(), "http" | "https") || !origin_only || url.host_str().is_none() {
+            return Err(WebConfigError::PublicUrl(url.to_string()));
+        }
+        let public_origin = url.origin().ascii_serialization();
+        let public_authority = public_origin
+            .split_once("://")
+            .map(|(_, authority)| authority.to_owned())
+            .unwrap_or_default();
+        let client_metadata = self
+            .client_metadata
+            .unwrap_or_else(|| routes::derived_metadata(&self.client));
+        Ok(AtoauthWeb {
+            inner: Arc::new(Inner {
+                secure_cookie: url.scheme() == "https",
+                client: self.client,
+                browsers: self.browsers,
+                cookie_key: self.cookie_key.ok_or(WebConfigError::NoCookieKey)?,
+                public_origin,
+                public_authority,
+                redirect_uri: self.redirect_uri.ok_or(WebConfigError::NoRedirectUri)?,
+                scope: self.scope,
+                after_login: self.after_login,
+                proxy_body_limit: self.proxy_body_limit,
+                browser_ttl: self.browser_ttl,
+                limiter: guard::RateLimiter::new(self.logins_per_minute, Duration::from_secs(60)),
+                client_metadata,
+            }),
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! The XRPC proxy: `GET`/`POST /xrpc/{nsid}` forwarded to the signed-in user's PDS with DPoP
+//! (refreshing as needed). Bodies are buffered (capped) so a nonce retry can replay them. Only
+//! a few content headers are forwarded — never cookies or the browser's `Authorization` — and
+//! tokens go only to the user's PDS.
+
+use atoauth::OAuthError;
+use atoauth::syntax::Nsid;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::guard::same_origin;
+use crate::{AtoauthWeb, Browser};
+
+/// Request headers that mean something to a PDS and nothing about the browser.
+const FORWARDED: [&str; 5] = [
+    "content-type",
+    "accept",
+    "accept-language",
+    "atproto-proxy",
+    "atproto-accept-labelers",
+];
+
+/// Response headers passed back.
+const RETURNED: [&str; 4] = [
+    "content-type",
+    "content-language",
+    "atproto-content-labelers",
+    "cache-control",
+];
+
+fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
+    (status, Json(json!({"error": error, "message": message}))).into_response()
+}
+
+pub(crate) async fn forward(
+    State(web): State<AtoauthWeb>,
+    Path(nsid): Path<String>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    headers: HeaderMap,
+    browser: Browser,
+    body: Bytes,
+) -> Response {
+    let Ok(nsid) = Nsid::new(&nsid) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "not an XRPC method name",
+        );
+    };
+    // A procedure changes state: only our own pages may call it (CSRF).
+    if method == Method::POST && !same_origin(&headers, &web.inner.public_origin) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "cross-site request refused",
+        );
+    }
+    let Some(session) = browser.oauth_session().await else {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationRequired",
+            "sign in first",
+        );
+    };
+    let mut forwarded = HeaderMap::new();
+    for name in FORWARDED {
+        for value in headers.get_all(name) {
+            forwarded.append(HeaderName::from_static(name), value.clone());
+        }
+    }
+    let path = match query {
+        Some(query) if !query.is_empty() => format!("/xrpc/{nsid}?{query}"),
+        _ => format!("/xrpc/{nsid}"),
+    };
+    match session.send(method, &path, forwarded, body.to_vec()).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let mut reply = (parts.status, body).into_response();
+            for name in RETURNED {
+                if let Some(value) = parts.headers.get(name) {
+                    reply
+                        .headers_mut()
+                        .insert(HeaderName::from_static(name), value.clone());
+                }
+            }
+            reply.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            reply
+        }
+        Err(error) if error.requires_sign_in() => json_error(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationRequired",
+            &error.to_string(),
+        ),
+        Err(OAuthError::InvalidInput { reason, .. }) => {
+            json_error(StatusCode::BAD_REQUEST, "InvalidRequest", &reason)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the PDS could not be reached");
+            json_error(
+                StatusCode::BAD_GATEWAY,
+                "UpstreamFailure",
+                &error.to_string(),
+            )
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `atoauth serve`: the backend-for-frontend web app. A visitor signs in with their handle,
+//! sees who they are and what they granted, posts, and signs out. Sessions live in the
+//! embedded SQLite store; the browser holds only a cookie.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use atoauth::OAuthClient;
+use atoauth::client_metadata::{ClientMetadata, LoopbackClient};
+use atoauth_axum::{AtoauthWeb, CookieKey};
+use atoauth_sqlx::SqliteStore;
+use axum::Router;
+use axum::routing::{get, post};
+use clap::Args;
+use url::Url;
+
+use crate::config::Config;
+use crate::keygen::read_keyset;
+use crate::login::DEFAULT_SCOPE;
+use crate::resolve::identity_resolver;
+
+mod pages;
+
+/// Run the web app: sign in with an AT Protocol account, see the session, post, sign out
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  atoauth serve\n  atoauth serve --listen 0.0.0.0:8080 --public-url https://app.example.com\n  atoauth serve --public-url https://app.example.com --keys keys.json\n\n\
+Modes:\n  public, development  the default: public URL http://127.0.0.1:<port>, client_id http://localhost?…\n  public, web          --public-url https://…: serves its own client metadata at /oauth-client-metadata.json\n  confidential         --keys <file from atoauth keygen> (+ --client-id/--redirect-uri when the\n                       metadata is hosted elsewhere): private_key_jwt, keys served at /oauth/jwks.json\n\n\
+Logs go to stderr (RUST_LOG=debug for more); they never contain query strings."
+)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+
+    /// The URL visitors use [default: http://127.0.0.1:<port>]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<Url>,
+
+    /// The scope to request
+    #[arg(long, default_value = DEFAULT_SCOPE)]
+    scope: String,
+
+    /// The database [default: <data-dir>/atoauth.db, embedded SQLite]
+    #[arg(long, value_name = "PATH|sqlite://PATH")]
+    db: Option<String>,
+
+    /// Confidential mode: the client_id (an https URL serving this app's client metadata)
+    /// [default with --keys: <public-url>/oauth-client-metadata.json]
+    #[arg(long, value_name = "HTTPS URL", requires = "keys")]
+    client_id: Option<String>,
+
+    /// Confidential mode: the redirect URI registered in the metadata
+    /// [default: <public-url>/oauth/callback]
+    #[arg(long, value_name = "HTTPS URL", requires = "keys")]
+    redirect_uri: Option<String>,
+
+    /// Confidential mode: the private JWKS written by `atoauth keygen`
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
+
+    /// The cookie signing key, 64 hex characters [default: <data-dir>/cookie.key, created once]
+    #[arg(
+        long,
+        env = "ATOAUTH_COOKIE_KEY",
+        value_name = "HEX",
+        hide_env_values = true
+    )]
+    cookie_key: Option<String>,
+}
+
+pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logs(config.verbose);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = match &args.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://127.0.0.1:{}", bound.port()))?,
+    };
+    let public_origin = public_url.origin().ascii_serialization();
+
+    let store = open_db(config, args.db.as_deref()).await?;
+    let (client, redirect_uri, metadata) =
+        build_client(config, &args, &public_origin, Arc::clone(&store)).await?;
+    let cookie_key = match &args.cookie_key {
+        Some(hex) => CookieKey::from_hex(hex).context("--cookie-key")?,
+        None => CookieKey::load_or_create(&config.data_dir.join("cookie.key"))
+            .context("cannot set up the cookie key")?,
+    };
+    let mut web = AtoauthWeb::builder(client, store, public_url.clone())
+        .cookie_key(cookie_key)
+        .redirect_uri(redirect_uri)
+        .scope(&args.scope);
+    if let Some(metadata) = metadata {
+        web = web.client_metadata(metadata);
+    }
+    let web = web.build()?;
+
+    let app = Router::new()
+        .route("/", get(pages::home))
+        .route("/post", post(pages::post))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(web.router())
+        .with_state(web.clone());
+    let app = web.wrap(app);
+
+    eprintln!("atoauth serve: listening on {bound}, open {public_url}");
+    tracing::info!(%bound, %public_url, client_id = web.client().client_id(), "serving");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    eprintln!("atoauth serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open_db(config: &Config, db: Option<&str>) -> anyhow::Result<Arc<SqliteStore>> {
+    let path = match db {
+        None => config.data_dir.join("atoauth.db"),
+        Some(db) if db.starts_with("postgres://") || db.starts_with("redis://") => {
+            bail!(
+                "--db {db}: this build keeps sessions in SQLite only (a file path or sqlite://PATH)"
+            )
+        }
+        Some(db) => PathBuf::from(db.strip_prefix("sqlite://").unwrap_or(db)),
+    };
+    let store = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// The OAuth client for the chosen mode, its redirect URI, and the metadata document to serve.
+async fn build_client(
+    config: &Config,
+    args: &ServeArgs,
+    public_origin: &str,
+    store: Arc<SqliteStore>,
+) -> anyhow::Result<(OAuthClient, String, Option<serde_json::Value>)> {
+    let builder = OAuthClient::builder()
+        .target_policy(config.target_policy())
+        .identity_resolver(identity_resolver(config)?)
+        .state_store(store.clone())
+        .session_store(store);
+    let default_redirect = format!("{public_origin}/oauth/callback");
+    if let Some(keys) = &args.keys {
+        let keys = read_keyset(keys)?;
+        let client_id = args
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("{public_origin}/oauth-client-metadata.json"));
+        let redirect_uri = args.redirect_uri.clone().unwrap_or(default_redirect);
+        let mut metadata = ClientMetadata::builder(&client_id)
+            .scope(&args.scope)
+            .redirect_uri(&redirect_uri)
+            .client_name("atoauth")
+            .private_key_jwt_with_jwks(keys.public_jwks());
+        let mut builder = builder;
+        if config.insecure_dev {
+            metadata = metadata.insecure_allow_local_client_host();
+            builder = builder.insecure_allow_local_client_host();
+        }
+        let metadata = metadata.build()?;
+        let document = metadata.to_json();
+        let client = builder.metadata(metadata).keyset(keys).build()?;
+        return Ok((client, redirect_uri, Some(document)));
+    }
+    let loopback =
+        public_origin.starts_with("http://127.0.0.1") || public_origin.starts_with("http://[::1]");
+    if public_origin.starts_with("http://localhost") {
+        bail!(
+            "--public-url: use http://127.0.0.1:<port>, not localhost (loopback redirect URIs must be IP addresses, RFC 8252)"
+        );
+    }
+    if loopback {
+        let host = if public_origin.starts_with("http://[::1]") {
+            "[::1]"
+        } else {
+            "127.0.0.1"
+        };
+        let client =
+            LoopbackClient::new([format!("http://{host}/oauth/callback")], Some(&args.scope))
+                .map_err(|v| anyhow::anyhow!("invalid scope: {v}"))?;
+        return Ok((builder.loopback(client).build()?, default_redirect, None));
+    }
+    let client_id = format!("{public_origin}/oauth-client-metadata.json");
+    let metadata = ClientMetadata::builder(&client_id)
+        .scope(&args.scope)
+        .redirect_uri(&default_redirect)
+        .client_name("atoauth")
+        .build()?;
+    Ok((builder.metadata(metadata).build()?, default_redirect, None))
+}
+
+fn init_logs(verbose: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if verbose { "debug" } else { "info" })
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut terminate) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = interrupt.await;
+            return;
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

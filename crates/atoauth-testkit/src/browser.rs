@@ -1,0 +1,128 @@
+//! Headless Chromium through chromedriver (WebDriver, via fantoccini), kept off the network:
+//! only `localhost` and `127.0.0.1` resolve. One [`Driver`] per test, started in the test body
+//! (the parent-death signal follows the starting thread). Dropping it stops chromedriver, which
+//! takes Chromium down through its debugging pipe, then removes the scratch directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+
+/// Chromium's binary (not Debian's `/usr/bin/chromium` wrapper, which adds network features).
+pub const CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+/// A running chromedriver.
+#[derive(Debug)]
+pub struct Driver {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Driver {
+    /// Starts chromedriver on a free port, with a short scratch directory.
+    ///
+    /// # Panics
+    /// When chromedriver is not installed (`apt-get install chromium chromium-driver`) or does
+    /// not start.
+    pub fn start(name: &str) -> Self {
+        let dir = PathBuf::from(format!("/tmp/e2e-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tmp")).expect("a scratch directory");
+        let mut child = Command::new("setpriv")
+            .args([
+                "--pdeathsig",
+                "KILL",
+                "chromedriver",
+                "--port=0",
+                "--log-level=WARNING",
+            ])
+            .env("TMPDIR", dir.join("tmp"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (apt-get install chromium chromium-driver)");
+        let stdout = child.stdout.take().expect("chromedriver's stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) =
+                    line.strip_prefix("ChromeDriver was started successfully on port ")
+                {
+                    let _ = sender.send(port.trim_end_matches('.').parse::<u16>().unwrap_or(0));
+                }
+            }
+        });
+        let port = receiver
+            .recv_timeout(Duration::from_secs(20))
+            .expect("chromedriver reports its port");
+        Self { child, port, dir }
+    }
+
+    /// A browser session (a fresh profile), headless and off the network.
+    ///
+    /// # Panics
+    /// When chromedriver cannot start Chromium.
+    pub async fn browser(&self) -> Client {
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            "--no-default-browser-check".to_owned(),
+            "--disable-extensions".to_owned(),
+            "--window-size=1280,900".to_owned(),
+            "--remote-debugging-pipe".to_owned(),
+            format!("--user-data-dir={}", self.dir.join("data").display()),
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
+                .to_owned(),
+        ];
+        let capabilities = serde_json::json!({
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
+        });
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        if let serde_json::Value::Object(map) = capabilities {
+            builder.capabilities(map);
+        }
+        builder
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let browser_pid = std::fs::read_link(self.dir.join("data/SingletonLock"))
+            .ok()
+            .and_then(|target| {
+                target
+                    .to_string_lossy()
+                    .rsplit('-')
+                    .next()
+                    .and_then(|pid| pid.parse::<u32>().ok())
+            });
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Chromium keeps writing its profile for a moment after the pipe closes.
+        if let Some(pid) = browser_pid {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                if stat.is_empty() || stat.contains(") Z ") {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
