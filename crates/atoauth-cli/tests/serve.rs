@@ -126,6 +126,22 @@ async fn csrf_cookies_proxy_paths_forged_cookies_and_logs() {
     assert_eq!(out.status, 303);
     assert!(visitor.get("/").await.body.contains("id=identifier"));
 
+    let csrf_after = Visitor::csrf(&visitor.get("/").await);
+    // Sign-in attempts are rate-limited per address (20 a minute by default).
+    let mut statuses = Vec::new();
+    for _ in 0..21 {
+        let attempt = visitor
+            .post(
+                "/oauth/login",
+                Some(&base),
+                &[("identifier", ""), ("csrf", &csrf_after)],
+            )
+            .await;
+        statuses.push(attempt.status);
+    }
+    assert!(statuses[..16].iter().all(|s| *s == 400), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
     // `code` and `state` never reached the logs.
     let callback = url::Url::parse(&callback).unwrap();
     let logs = serve.logs();
@@ -141,6 +157,37 @@ async fn csrf_cookies_proxy_paths_forged_cookies_and_logs() {
         logs.contains("/oauth/callback"),
         "requests are logged:\n{logs}"
     );
+}
+
+#[tokio::test]
+async fn a_callback_opened_in_another_browser_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &[]);
+    let mut starter = Visitor::new(&serve.url);
+    let start = starter.get("/").await;
+    let csrf = Visitor::csrf(&start);
+    let base = serve.url.clone();
+    let login = starter
+        .post(
+            "/oauth/login",
+            Some(&base),
+            &[("identifier", "alice.test"), ("csrf", &csrf)],
+        )
+        .await;
+    let authorize = login.location.unwrap();
+    let callback = pds()
+        .authorize(&authorize, pds().alice(), atoauth_testkit::Consent::Accept)
+        .await
+        .unwrap();
+    // Another browser (its own cookie) opens the callback: refused, and the code is not used.
+    let mut other = Visitor::new(&serve.url);
+    other.get("/").await;
+    let page = other
+        .get(&format!("/oauth/callback?{}", callback.query().unwrap()))
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("another browser"), "{}", page.body);
+    assert!(other.get("/").await.body.contains("id=identifier"));
 }
 
 #[tokio::test]
