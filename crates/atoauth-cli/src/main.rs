@@ -2,6 +2,7 @@
 
 mod account;
 mod config;
+mod doctor;
 mod keygen;
 mod login;
 mod resolve;
@@ -31,6 +32,7 @@ struct Cli {
 enum Command {
     /// Show the effective configuration (options, environment and defaults combined)
     Config,
+    Doctor(doctor::DoctorArgs),
     Keygen(keygen::KeygenArgs),
     Login(login::LoginArgs),
     Logout(session_commands::LogoutArgs),
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Config => show_config(&config),
+        Command::Doctor(args) => block_on(doctor::run(&config, args)),
         Command::Keygen(args) => keygen::run(args),
         Command::Login(args) => block_on(login::run(&config, args)),
         Command::Logout(args) => block_on(session_commands::logout(&config, args)),

@@ -76,7 +76,7 @@ fn not_found(handle: &Handle, detail: impl Into<String>) -> IdentityError {
     }
 }
 
-async fn dns_txt(inner: &Inner, handle: &Handle) -> Result<Did, IdentityError> {
+pub(super) async fn dns_txt(inner: &Inner, handle: &Handle) -> Result<Did, IdentityError> {
     let Some(dns) = &inner.dns else {
         return Err(not_found(handle, "no DNS resolver configured"));
     };
@@ -149,7 +149,7 @@ fn supported_did(handle: &Handle, value: &str) -> Result<Did, IdentityError> {
     Ok(did)
 }
 
-async fn well_known(inner: &Inner, handle: &Handle) -> Result<Did, IdentityError> {
+pub(super) async fn well_known(inner: &Inner, handle: &Handle) -> Result<Did, IdentityError> {
     let (url, host_header) = match &inner.well_known_base {
         Some(base) => (
             format!(

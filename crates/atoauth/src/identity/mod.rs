@@ -355,6 +355,26 @@ impl IdentityResolver {
         self.handle_to_did(handle, Freshness::Cached).await
     }
 
+    /// The handle's DID from its DNS TXT record alone (`_atproto.<handle>`, D.16), uncached:
+    /// for diagnostics that check each method separately.
+    ///
+    /// # Errors
+    /// What the DNS method found wrong (no record, several, malformed, a failed lookup).
+    pub async fn resolve_handle_by_dns(&self, handle: &Handle) -> Result<Did, IdentityError> {
+        handle::dns_txt(&self.inner, handle).await
+    }
+
+    /// The handle's DID from `https://<handle>/.well-known/atproto-did` alone (D.17), uncached.
+    ///
+    /// # Errors
+    /// What the HTTPS method found wrong.
+    pub async fn resolve_handle_by_well_known(
+        &self,
+        handle: &Handle,
+    ) -> Result<Did, IdentityError> {
+        handle::well_known(&self.inner, handle).await
+    }
+
     /// DID → document only, using the cache.
     ///
     /// # Errors

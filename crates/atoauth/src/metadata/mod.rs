@@ -244,6 +244,20 @@ impl Discovery {
         Ok(metadata)
     }
 
+    /// Fetches `url` as metadata is fetched (hardened, no redirects, 64 KiB) and returns the JSON
+    /// object unvalidated, for tools that report every rule themselves. `rule` names the rule
+    /// an unusable answer breaks (`F1` for a protected-resource document, `F4` otherwise).
+    ///
+    /// # Errors
+    /// A failed fetch, a status other than 200, another content type, or no JSON object.
+    pub async fn fetch_document(
+        &self,
+        url: &str,
+        rule: &'static str,
+    ) -> Result<Value, MetadataError> {
+        self.fetch_json(url, rule).await
+    }
+
     async fn fetch_json(&self, url: &str, rule: &'static str) -> Result<Value, MetadataError> {
         let fetch_error = |source| MetadataError::Fetch {
             url: url.to_owned(),
