@@ -49,20 +49,30 @@ pub(crate) fn run(args: KeygenArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&keys.public_jwks())?);
         return Ok(ExitCode::SUCCESS);
     }
-    let kid = match args.kid {
-        Some(kid) if kid.trim().is_empty() => bail!("--kid must not be empty"),
-        Some(kid) => kid,
-        None => format!("k-{}", random_token(&OsRandomness, 6)?),
-    };
-    let keys = Keyset::new([Es256Key::generate(&OsRandomness)?.with_kid(kid)])?;
-    let json = serde_json::to_string_pretty(&keys.to_private_jwks())?;
-    write_private(&args.out, json.as_bytes(), args.force)?;
+    let keys = create_key_file(&args.out, args.kid, args.force)?;
     eprintln!(
         "wrote the private key to {} (mode 0600); publish this public JWKS:",
         args.out.display()
     );
     println!("{}", serde_json::to_string_pretty(&keys.public_jwks())?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates a key (with `kid`, or a random one) and writes its private JWKS to `out`.
+pub(crate) fn create_key_file(
+    out: &Path,
+    kid: Option<String>,
+    force: bool,
+) -> anyhow::Result<Keyset> {
+    let kid = match kid {
+        Some(kid) if kid.trim().is_empty() => bail!("--kid must not be empty"),
+        Some(kid) => kid,
+        None => format!("k-{}", random_token(&OsRandomness, 6)?),
+    };
+    let keys = Keyset::new([Es256Key::generate(&OsRandomness)?.with_kid(kid)])?;
+    let json = serde_json::to_string_pretty(&keys.to_private_jwks())?;
+    write_private(out, json.as_bytes(), force)?;
+    Ok(keys)
 }
 
 /// Reads a private JWKS file (as `atoauth keygen` writes it).

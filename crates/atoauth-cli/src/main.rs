@@ -1,6 +1,7 @@
 //! `atoauth`: sign in with an AT Protocol account from the command line, and the tools around it.
 
 mod account;
+mod client_metadata;
 mod config;
 mod doctor;
 mod keygen;
@@ -31,6 +32,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show the effective configuration (options, environment and defaults combined)
+    ClientMetadata(client_metadata::ClientMetadataArgs),
     Config,
     Doctor(doctor::DoctorArgs),
     Keygen(keygen::KeygenArgs),
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         );
     }
     let outcome = match cli.command {
+        Command::ClientMetadata(args) => block_on(client_metadata::run(&config, args)),
         Command::Config => show_config(&config),
         Command::Doctor(args) => block_on(doctor::run(&config, args)),
         Command::Keygen(args) => keygen::run(args),
