@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{atoauth, json, stderr, stdout};
+use common::{assert_snapshot, atoauth, json, shape, stderr, stdout};
 
 #[test]
 fn version_and_help() {
@@ -41,6 +41,7 @@ fn defaults() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let config = json(&output);
+    assert_snapshot("config", &shape(&config));
     assert_eq!(config["plc_url"], "https://plc.directory/");
     assert_eq!(config["handle_resolver"], serde_json::Value::Null);
     assert_eq!(config["insecure_dev"], false);

@@ -5,7 +5,7 @@
 mod common;
 
 use atoauth::client_auth::Keyset;
-use common::{atoauth, json, stderr};
+use common::{assert_snapshot, atoauth, json, shape, stderr};
 
 #[test]
 fn keygen_writes_a_private_jwks_and_prints_the_public_one() {
@@ -19,6 +19,7 @@ fn keygen_writes_a_private_jwks_and_prints_the_public_one() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let public = json(&output);
+    assert_snapshot("keygen_public", &shape(&public));
     assert_eq!(public["keys"][0]["kid"], "2026-11");
     assert_eq!(public["keys"][0]["alg"], "ES256");
     assert_eq!(public["keys"][0]["use"], "sig");

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use atoauth_testkit::{Account, Consent, pds};
-use common::{atoauth, json, stderr, stdout};
+use common::{assert_snapshot, atoauth, json, shape, stderr, stdout};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn base(data_dir: &Path) -> std::process::Command {
@@ -94,6 +94,7 @@ async fn login_whoami_post_second_account_refresh_logout() {
     let output = run(data, &["whoami", "--json"]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let me = json(&output);
+    assert_snapshot("whoami", &shape(&me));
     assert_eq!(me["did"], pds.alice().did.as_str());
     assert_eq!(me["handle"], "alice.test");
     assert_eq!(
@@ -135,6 +136,7 @@ async fn login_whoami_post_second_account_refresh_logout() {
     assert!(output.status.success(), "{err}");
     let output = run(data, &["sessions", "--json"]).await;
     assert_eq!(json(&output).as_array().unwrap().len(), 2);
+    assert_snapshot("sessions", &shape(&json(&output)));
     let output = run(data, &["whoami"]).await;
     assert!(!output.status.success());
     assert!(stderr(&output).contains("--as"), "{}", stderr(&output));
@@ -145,6 +147,8 @@ async fn login_whoami_post_second_account_refresh_logout() {
     let output = run(data, &["refresh", "--as", &pds.alice().did]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("expires"), "{}", stdout(&output));
+    let output = run(data, &["refresh", "--as", "alice.test", "--json"]).await;
+    assert_snapshot("refresh", &shape(&json(&output)));
 
     // Logout revokes: a copy of the database made before it no longer works afterwards.
     let copy = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@
 mod common;
 
 use atoauth_testkit::pds;
-use common::{atoauth, json, stderr, stdout};
+use common::{assert_snapshot, atoauth, json, shape, stderr, stdout};
 
 fn against_pds(args: &[&str]) -> std::process::Output {
     let pds = pds();
@@ -24,6 +24,7 @@ fn resolves_alice_as_json() {
     let output = against_pds(&["resolve", "@alice.test", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let value = json(&output);
+    assert_snapshot("resolve", &shape(&value));
     assert_eq!(value["did"], pds.alice().did.as_str());
     assert_eq!(value["handle"], "alice.test");
     assert_eq!(value["handle_verified"], true);

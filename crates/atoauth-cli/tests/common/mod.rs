@@ -29,3 +29,40 @@ pub(crate) fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(output)))
 }
+
+/// The shape of a JSON value: the same keys, with each leaf replaced by its type name, so a
+/// snapshot pins the schema and not the (changing) values.
+pub(crate) fn shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+    }
+}
+
+/// Compares `value` with `tests/snapshots/<name>.json`; `ATOAUTH_UPDATE_SNAPSHOTS=1` rewrites it.
+pub(crate) fn assert_snapshot(name: &str, value: &serde_json::Value) {
+    let actual = serde_json::to_string_pretty(value).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.json"));
+    if std::env::var_os("ATOAUTH_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}: run with ATOAUTH_UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual, expected,
+        "the --json schema of {name} changed: review and update the snapshot"
+    );
+}
