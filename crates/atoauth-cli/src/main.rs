@@ -31,8 +31,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show the effective configuration (options, environment and defaults combined)
     ClientMetadata(client_metadata::ClientMetadataArgs),
+    /// Show the effective configuration (options, environment and defaults combined)
     Config,
     Doctor(doctor::DoctorArgs),
     Keygen(keygen::KeygenArgs),

@@ -131,3 +131,32 @@ fn a_bad_value_is_a_usage_error_with_one_clear_line() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn every_command_has_a_description_and_examples() {
+    let output = atoauth().arg("--help").output().unwrap();
+    let help = stdout(&output);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
+        .collect();
+    assert!(commands.len() >= 14, "{help}");
+    for line in &commands {
+        let mut words = line.split_whitespace();
+        let name = words.next().unwrap();
+        assert!(words.next().is_some(), "`{name}` has no description");
+        if !matches!(
+            name,
+            "help" | "config" | "scope" | "client-metadata" | "refresh" | "sessions"
+        ) {
+            let sub = atoauth().args([name, "--help"]).output().unwrap();
+            assert!(
+                stdout(&sub).contains("Example"),
+                "`{name} --help` has no example"
+            );
+        }
+    }
+}
