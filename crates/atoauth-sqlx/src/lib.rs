@@ -1,7 +1,11 @@
 //! # atoauth-sqlx
 //!
-//! Stores for [`atoauth`] on sqlx: [`SqliteStore`], the embedded default (one file, no server),
-//! implementing both [`atoauth::store::StateStore`] and [`atoauth::store::SessionStore`].
+//! Stores for [`atoauth`] on sqlx: `SqliteStore`, the embedded default (one file, no server), and
+//! `PostgresStore` (feature `postgres`) for apps that outgrow one machine. Both implement
+//! [`atoauth::store::StateStore`], [`atoauth::store::SessionStore`],
+//! [`atoauth::store::BrowserSessionStore`] and [`atoauth::store::RefreshLock`]: SQLite with a
+//! lease row that holds across the processes of one host, PostgreSQL with a transaction-scoped
+//! advisory lock that holds across hosts.
 //!
 //! - Migrations run when the store opens ([`SqliteStore::open`]) or on demand
 //!   ([`SqliteStore::migrate`]); tables carry a configurable prefix.
@@ -18,9 +22,13 @@
 //! # Security
 //! The file holds live credentials: keep it on a local disk readable by the app only.
 
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use sqlx;

@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use atoauth::crypto::{OsRandomness, random_token};
 use atoauth::secret::{SessionId, State};
 use atoauth::store::{
-    BrowserSession, BrowserSessionStore, PendingAuthorization, SessionData, SessionStore,
-    StateStore, StoreError, browser_key,
+    BrowserSession, BrowserSessionStore, PendingAuthorization, RefreshGuard, RefreshLock,
+    SessionData, SessionStore, StateStore, StoreError, browser_key,
 };
 use atoauth::syntax::Did;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -15,13 +16,15 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::{SqlxStoreError, check_prefix, unix_now};
 
 /// The newest schema this version writes.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Sessions and pending authorizations in one SQLite database.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
     prefix: String,
+    lock_lease: Duration,
+    lock_timeout: Duration,
 }
 
 impl SqliteStore {
@@ -53,9 +56,26 @@ impl SqliteStore {
         let store = Self {
             pool,
             prefix: prefix.to_owned(),
+            lock_lease: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(20),
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The refresh lock's lease (default 30 s: longer than a token request, so a live holder
+    /// is never overtaken; a dead one blocks its session for at most this long).
+    #[must_use]
+    pub fn with_lock_lease(mut self, lease: Duration) -> Self {
+        self.lock_lease = lease;
+        self
+    }
+
+    /// How long [`RefreshLock::lock`] waits before giving up (default 20 s).
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// The pool, for apps that keep their own tables in the same file.
@@ -116,6 +136,19 @@ impl SqliteStore {
                      value TEXT NOT NULL, expires_at INTEGER NOT NULL)"
                 ),
                 format!("INSERT INTO {p}oauth_schema (version) VALUES (2)"),
+            ] {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if found < 3 {
+            for statement in [
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {p}oauth_locks (key TEXT PRIMARY KEY, \
+                     owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL)"
+                ),
+                format!("INSERT INTO {p}oauth_schema (version) VALUES (3)"),
             ] {
                 sqlx::query(AssertSqlSafe(statement))
                     .execute(&mut *tx)
@@ -352,5 +385,82 @@ impl BrowserSessionStore for SqliteStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+}
+
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A lease row owned by a random token; dropping the guard deletes it (owner only).
+struct LeaseGuard {
+    pool: SqlitePool,
+    table: String,
+    key: String,
+    owner: String,
+}
+
+impl RefreshGuard for LeaseGuard {}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        let (pool, key, owner) = (self.pool.clone(), self.key.clone(), self.owner.clone());
+        let statement = format!("DELETE FROM {} WHERE key = ? AND owner = ?", self.table);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = sqlx::query(AssertSqlSafe(statement))
+                    .bind(key)
+                    .bind(owner)
+                    .execute(&pool)
+                    .await;
+            });
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshLock for SqliteStore {
+    /// A lease row committed at once (no write transaction is held while the refresh runs), so
+    /// processes sharing the file serialise; an expired lease is taken over.
+    async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError> {
+        let p = &self.prefix;
+        let owner = random_token(&OsRandomness, 16).map_err(StoreError::backend)?;
+        let lease = i64::try_from(self.lock_lease.as_millis()).unwrap_or(i64::MAX);
+        let deadline = std::time::Instant::now() + self.lock_timeout;
+        loop {
+            let now = unix_millis();
+            let taken = sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {p}oauth_locks (key, owner, expires_at_ms) VALUES (?, ?, ?) \
+                 ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, \
+                 expires_at_ms = excluded.expires_at_ms WHERE {p}oauth_locks.expires_at_ms <= ?"
+            )))
+            .bind(key)
+            .bind(&owner)
+            .bind(now.saturating_add(lease))
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+            if taken.rows_affected() == 1 {
+                return Ok(Box::new(LeaseGuard {
+                    pool: self.pool.clone(),
+                    table: format!("{p}oauth_locks"),
+                    key: key.to_owned(),
+                    owner,
+                }));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(StoreError::backend(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the refresh lock {key:?} is still held after {:?}",
+                        self.lock_timeout
+                    ),
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use atoauth::store::SessionStore;
 use atoauth_sqlx::{SqliteStore, SqlxStoreError};
 use atoauth_testkit::conformance::{
-    browser_store_contract, sample_session, session_store_contract, state_store_contract,
+    Abandoned, browser_store_contract, lock_contract, sample_session, session_store_contract,
+    state_store_contract,
 };
 
 #[tokio::test]
@@ -17,6 +18,17 @@ async fn sqlite_meets_the_store_contracts() {
     state_store_contract(store.clone()).await;
     browser_store_contract(store.clone()).await;
     session_store_contract(store).await;
+}
+
+#[tokio::test]
+async fn the_sqlite_lease_lock_meets_the_lock_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let lease = std::time::Duration::from_millis(400);
+    let store = SqliteStore::open(&dir.path().join("lock.db"))
+        .await
+        .unwrap()
+        .with_lock_lease(lease);
+    lock_contract(Arc::new(store), Abandoned::LeaseExpires(lease)).await;
 }
 
 #[cfg(unix)]

@@ -248,3 +248,82 @@ pub async fn browser_store_contract(store: Arc<dyn atoauth::store::BrowserSessio
         "expired"
     );
 }
+
+/// How a lock ends when its holder vanishes without releasing it.
+#[derive(Clone, Copy, Debug)]
+pub enum Abandoned {
+    /// The lease runs out after this long (SQLite, Redis).
+    LeaseExpires(Duration),
+    /// The lock ends with the holder's connection (PostgreSQL advisory locks).
+    WithConnection,
+}
+
+/// The [`RefreshLock`](atoauth::store::RefreshLock) contract: mutual exclusion under
+/// contention, independent keys, re-acquisition after release, and — for leases — expiry of an
+/// abandoned lock and release by its owner only.
+///
+/// # Panics
+/// When the lock breaks the contract.
+pub async fn lock_contract(lock: Arc<dyn atoauth::store::RefreshLock>, abandoned: Abandoned) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let key = format!("lock-{}", nonce());
+
+    // Mutual exclusion: never two holders at once.
+    let holders = Arc::new(AtomicUsize::new(0));
+    let overlap = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (lock, key, holders, overlap) = (
+            Arc::clone(&lock),
+            key.clone(),
+            Arc::clone(&holders),
+            Arc::clone(&overlap),
+        );
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                let guard = lock.lock(&key).await.expect("lock");
+                if holders.fetch_add(1, Ordering::SeqCst) != 0 {
+                    overlap.store(true, Ordering::SeqCst);
+                }
+                tokio::task::yield_now().await;
+                holders.fetch_sub(1, Ordering::SeqCst);
+                drop(guard);
+                // Let the release (possibly asynchronous) land before the next round.
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    assert!(!overlap.load(Ordering::SeqCst), "two holders at once");
+
+    // Independent keys do not block each other.
+    let a = lock.lock(&format!("{key}-a")).await.expect("lock a");
+    let b = tokio::time::timeout(Duration::from_secs(5), lock.lock(&format!("{key}-b")))
+        .await
+        .expect("another key is free")
+        .expect("lock b");
+    drop((a, b));
+
+    if let Abandoned::LeaseExpires(lease) = abandoned {
+        // An abandoned lease expires; its late release does not free the next owner's lock.
+        let abandoned_key = format!("{key}-abandoned");
+        let first = lock.lock(&abandoned_key).await.expect("first");
+        let second = tokio::time::timeout(
+            lease * 20 + Duration::from_secs(5),
+            lock.lock(&abandoned_key),
+        )
+        .await
+        .expect("the lease expired")
+        .expect("second");
+        drop(first);
+        tokio::time::sleep(lease / 2).await;
+        let third = tokio::time::timeout(lease / 4, lock.lock(&abandoned_key)).await;
+        assert!(
+            third.is_err(),
+            "the old owner's release freed the new owner's lock"
+        );
+        drop(second);
+    }
+}

@@ -19,6 +19,7 @@ mod faults;
 mod pds;
 mod recording;
 mod server;
+pub mod servers;
 
 pub use dns::TestDns;
 pub use faults::{Fault, FaultyHttp, FaultyStore, Gate, expire_session};

@@ -1,0 +1,213 @@
+//! Real PostgreSQL and Redis servers for tests, on 127.0.0.1 and free ports, with throwaway data
+//! directories: one of each per test binary, started on first use. Each runs under a small shell
+//! watchdog that stops it (and removes its directory) when this process's stdin pipe to it
+//! closes, so servers never outlive the test binary, whether it passes, panics or is killed.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A running server.
+#[derive(Debug)]
+pub struct ExternalServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its data directory.
+    pub dir: PathBuf,
+    // Closing this pipe (at process exit) makes the watchdog stop the server.
+    _stdin: ChildStdin,
+    _child: Child,
+}
+
+static POSTGRES: OnceLock<ExternalServer> = OnceLock::new();
+static REDIS: OnceLock<ExternalServer> = OnceLock::new();
+static DATABASES: AtomicUsize = AtomicUsize::new(0);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn scratch(prefix: &str) -> PathBuf {
+    let dir = PathBuf::from(format!(
+        "/tmp/atoauth-{prefix}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+/// Runs `command` under a watchdog: `read` blocks on our pipe; at EOF the server gets `signal`
+/// and its directory is removed.
+fn watched(command: &str, signal: &str, dir: &Path) -> (Child, ChildStdin) {
+    let script = format!(
+        "{command} & pid=$!; read _; kill -{signal} $pid 2>/dev/null; wait $pid; rm -rf '{}'",
+        dir.display()
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh");
+    let stdin = child.stdin.take().expect("a stdin pipe");
+    (child, stdin)
+}
+
+fn wait_until(what: &str, log: &Path, ready: impl Fn() -> bool) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    panic!("{what} did not become ready:\n{log}");
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("PG_BINDIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .last()
+        .map(|v| v.join("bin").join(name))
+        .expect("PostgreSQL (apt-get install postgresql)")
+}
+
+/// The PostgreSQL server of this test binary (superuser `postgres`, trust authentication).
+///
+/// # Panics
+/// When PostgreSQL is missing or does not start.
+pub fn postgres() -> &'static ExternalServer {
+    POSTGRES.get_or_init(|| {
+        let dir = scratch("pg");
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .expect("chown");
+        assert!(status.success(), "chown the PostgreSQL directory");
+        let as_postgres = "setpriv --reuid=postgres --regid=postgres --init-groups --";
+        let log = dir.join("server.log");
+        let init = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "{as_postgres} {} -D '{}/data' -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync --no-instructions > '{}' 2>&1",
+                    pg_bin("initdb").display(),
+                    dir.display(),
+                    dir.join("initdb.log").display()
+                ),
+            ])
+            .status()
+            .expect("initdb");
+        assert!(status.success() && init.success(), "initdb failed; see {}", dir.display());
+        let port = free_port();
+        let command = format!(
+            "{as_postgres} {} -D '{dir}/data' -k '{dir}' -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 > '{log}' 2>&1",
+            pg_bin("postgres").display(),
+            dir = dir.display(),
+            log = log.display(),
+        );
+        let (child, stdin) = watched(&command, "QUIT", &dir);
+        let isready = pg_bin("pg_isready");
+        wait_until("PostgreSQL", &log, || {
+            Command::new(&isready)
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        ExternalServer {
+            port,
+            dir,
+            _stdin: stdin,
+            _child: child,
+        }
+    })
+}
+
+/// A new, empty database on the test PostgreSQL; its URL.
+///
+/// # Panics
+/// When the database cannot be created.
+pub fn postgres_database(name: &str) -> String {
+    let server = postgres();
+    let n = DATABASES.fetch_add(1, Ordering::SeqCst);
+    let database = format!("{name}_{}_{n}", std::process::id());
+    let status = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-U",
+            "postgres",
+            "-q",
+            "-c",
+        ])
+        .arg(format!("CREATE DATABASE {database}"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql");
+    assert!(status.success(), "CREATE DATABASE {database}");
+    format!("postgres://postgres@127.0.0.1:{}/{database}", server.port)
+}
+
+fn redis_ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 7];
+    stream
+        .read(&mut answer)
+        .is_ok_and(|n| answer[..n].starts_with(b"+PONG"))
+}
+
+/// The Redis server of this test binary.
+///
+/// # Panics
+/// When redis-server is missing or does not start.
+pub fn redis() -> &'static ExternalServer {
+    REDIS.get_or_init(|| {
+        let dir = scratch("redis");
+        let port = free_port();
+        let log = dir.join("server.log");
+        let command = format!(
+            "redis-server --bind 127.0.0.1 --port {port} --save '' --appendonly no --dir '{}' > '{}' 2>&1",
+            dir.display(),
+            log.display()
+        );
+        let (child, stdin) = watched(&command, "TERM", &dir);
+        wait_until("Redis", &log, || redis_ping(port));
+        ExternalServer {
+            port,
+            dir,
+            _stdin: stdin,
+            _child: child,
+        }
+    })
+}
+
+/// `redis://127.0.0.1:<port>/` with a key prefix unique to the caller.
+pub fn redis_url() -> String {
+    format!("redis://127.0.0.1:{}/", redis().port)
+}
