@@ -1,7 +1,5 @@
-//! What the session commands share: the SQLite store under `--data-dir`, the OAuth client a
+//! What the session commands share: the OAuth client a
 //! stored session belongs to, and picking the account a command acts for (`--as`).
-
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use atoauth::client::OAuthClient;
@@ -9,33 +7,25 @@ use atoauth::client_metadata::{
     ClientMetadata, LoopbackClient, ValidationOptions, check_client_metadata, is_loopback_client_id,
 };
 use atoauth::http::{FetchLimits, HttpClient};
-use atoauth::store::SessionData;
-use atoauth_sqlx::SqliteStore;
+use atoauth::store::{SessionData, SessionStore};
 
 use crate::config::Config;
 use crate::resolve::identity_resolver;
-
-/// The database file under the data directory.
-pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
-    let path = config.data_dir.join("atoauth.db");
-    let store = SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("cannot open the session database {}", path.display()))?;
-    Ok(Arc::new(store))
-}
+use crate::stores::Stores;
 
 /// An OAuth client for `client_id` (a loopback id, or an https URL whose metadata is fetched),
 /// on the shared store. Sign-ins replace the account's older session (L8).
 pub(crate) async fn client_for(
     config: &Config,
-    store: Arc<SqliteStore>,
+    stores: &Stores,
     client_id: &str,
 ) -> anyhow::Result<OAuthClient> {
     let builder = OAuthClient::builder()
         .target_policy(config.target_policy())
         .identity_resolver(identity_resolver(config)?)
-        .state_store(store.clone())
-        .session_store(store)
+        .state_store(stores.states.clone())
+        .session_store(stores.sessions.clone())
+        .refresh_lock(stores.lock.clone())
         .replace_existing_sessions();
     let builder = if is_loopback_client_id(client_id) {
         let loopback = LoopbackClient::parse(client_id)
@@ -90,11 +80,10 @@ pub(crate) async fn fetch_client_metadata(
 
 /// The session a command acts for: the one matching `--as` (a handle or DID), or the only one.
 pub(crate) async fn pick_session(
-    store: &SqliteStore,
+    sessions: &dyn SessionStore,
     who: Option<&str>,
 ) -> anyhow::Result<SessionData> {
-    use atoauth::store::SessionStore;
-    let sessions = store.list_all().await?;
+    let sessions = sessions.list_all().await?;
     let wanted = who.map(|w| w.trim_start_matches('@').to_ascii_lowercase());
     let mut matching: Vec<SessionData> = sessions
         .into_iter()

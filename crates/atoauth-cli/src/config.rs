@@ -33,6 +33,17 @@ pub(crate) struct GlobalOptions {
     )]
     handle_resolver: Option<Url>,
 
+    /// Where sessions live: a SQLite file path (the default is <data-dir>/atoauth.db),
+    /// postgres://… or redis://… (several instances sharing sign-ins)
+    #[arg(
+        long,
+        env = "ATOAUTH_DB",
+        global = true,
+        value_name = "PATH|URL",
+        hide_env_values = true
+    )]
+    db: Option<String>,
+
     /// Allow http and loopback servers (PDS, authorization server, PLC, resolver) for local development. Never in production.
     #[arg(long, env = "ATOAUTH_INSECURE_DEV", global = true, value_parser = BoolishValueParser::new())]
     insecure_dev: bool,
@@ -52,6 +63,9 @@ pub(crate) struct Config {
     pub(crate) data_dir: PathBuf,
     pub(crate) plc_url: Url,
     pub(crate) handle_resolver: Option<Url>,
+    /// The store URL or path; shown without credentials.
+    #[serde(serialize_with = "redacted_db")]
+    pub(crate) db: Option<String>,
     pub(crate) insecure_dev: bool,
     pub(crate) json: bool,
     pub(crate) verbose: bool,
@@ -81,6 +95,7 @@ impl GlobalOptions {
             data_dir,
             plc_url: self.plc_url,
             handle_resolver: self.handle_resolver,
+            db: self.db,
             insecure_dev: self.insecure_dev,
             json: self.json,
             verbose: self.verbose,
@@ -103,4 +118,22 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
         )
     })?;
     Ok(PathBuf::from(home).join(".local/share/atoauth"))
+}
+
+/// `--db` for display: a URL without its user info (passwords never reach output).
+fn redacted_db<S: serde::Serializer>(
+    db: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match db.as_deref().map(|db| match Url::parse(db) {
+        Ok(mut url) if url.password().is_some() || !url.username().is_empty() => {
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
+            url.to_string()
+        }
+        _ => db.to_owned(),
+    }) {
+        Some(db) => serializer.serialize_some(&db),
+        None => serializer.serialize_none(),
+    }
 }

@@ -1,5 +1,5 @@
 //! `atoauth login`: sign in through the browser with a loopback redirect (RFC 8252 §7.3) on
-//! 127.0.0.1 — never 0.0.0.0 — and keep the session in the SQLite store.
+//! 127.0.0.1 — never 0.0.0.0 — and keep the session in the store (`--db`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use clap::Args;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::account::{client_for, open_store};
+use crate::account::client_for;
 use crate::config::Config;
 
 /// The scope `login` asks for when `--scope` is not given.
@@ -63,8 +63,8 @@ pub(crate) async fn run(config: &Config, args: LoginArgs) -> anyhow::Result<Exit
             .map_err(|violations| anyhow::anyhow!("invalid scope: {violations}"))?
             .client_id(),
     };
-    let store = open_store(config).await?;
-    let client = client_for(config, store, &client_id).await?;
+    let stores = crate::stores::open(config).await?;
+    let client = client_for(config, &stores, &client_id).await?;
     let url = client
         .start_authorization(
             &args.identifier,

@@ -10,6 +10,7 @@ mod resolve;
 mod scope;
 mod serve;
 mod session_commands;
+mod stores;
 
 use std::process::ExitCode;
 

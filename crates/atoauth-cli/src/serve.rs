@@ -5,13 +5,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use atoauth::OAuthClient;
 use atoauth::client_metadata::{ClientMetadata, LoopbackClient};
 use atoauth_axum::{AtoauthWeb, CookieKey};
-use atoauth_sqlx::SqliteStore;
 use axum::Router;
 use axum::routing::{get, post};
 use clap::Args;
@@ -43,10 +41,6 @@ pub(crate) struct ServeArgs {
     /// The scope to request
     #[arg(long, default_value = DEFAULT_SCOPE)]
     scope: String,
-
-    /// The database [default: <data-dir>/atoauth.db, embedded SQLite]
-    #[arg(long, value_name = "PATH|sqlite://PATH")]
-    db: Option<String>,
 
     /// Confidential mode: the client_id (an https URL serving this app's client metadata)
     /// [default with --keys: <public-url>/oauth-client-metadata.json]
@@ -84,15 +78,15 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
     };
     let public_origin = public_url.origin().ascii_serialization();
 
-    let store = open_db(config, args.db.as_deref()).await?;
+    let stores = crate::stores::open(config).await?;
     let (client, redirect_uri, metadata) =
-        build_client(config, &args, &public_origin, Arc::clone(&store)).await?;
+        build_client(config, &args, &public_origin, &stores).await?;
     let cookie_key = match &args.cookie_key {
         Some(hex) => CookieKey::from_hex(hex).context("--cookie-key")?,
         None => CookieKey::load_or_create(&config.data_dir.join("cookie.key"))
             .context("cannot set up the cookie key")?,
     };
-    let mut web = AtoauthWeb::builder(client, store, public_url.clone())
+    let mut web = AtoauthWeb::builder(client, stores.browsers.clone(), public_url.clone())
         .cookie_key(cookie_key)
         .redirect_uri(redirect_uri)
         .scope(&args.scope);
@@ -109,7 +103,10 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         .with_state(web.clone());
     let app = web.wrap(app);
 
-    eprintln!("atoauth serve: listening on {bound}, open {public_url}");
+    eprintln!(
+        "atoauth serve: sessions in {}; listening on {bound}, open {public_url}",
+        stores.description
+    );
     tracing::info!(%bound, %public_url, client_id = web.client().client_id(), "serving");
     axum::serve(
         listener,
@@ -121,34 +118,19 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open_db(config: &Config, db: Option<&str>) -> anyhow::Result<Arc<SqliteStore>> {
-    let path = match db {
-        None => config.data_dir.join("atoauth.db"),
-        Some(db) if db.starts_with("postgres://") || db.starts_with("redis://") => {
-            bail!(
-                "--db {db}: this build keeps sessions in SQLite only (a file path or sqlite://PATH)"
-            )
-        }
-        Some(db) => PathBuf::from(db.strip_prefix("sqlite://").unwrap_or(db)),
-    };
-    let store = SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("cannot open the database {}", path.display()))?;
-    Ok(Arc::new(store))
-}
-
 /// The OAuth client for the chosen mode, its redirect URI, and the metadata document to serve.
 async fn build_client(
     config: &Config,
     args: &ServeArgs,
     public_origin: &str,
-    store: Arc<SqliteStore>,
+    stores: &crate::stores::Stores,
 ) -> anyhow::Result<(OAuthClient, String, Option<serde_json::Value>)> {
     let builder = OAuthClient::builder()
         .target_policy(config.target_policy())
         .identity_resolver(identity_resolver(config)?)
-        .state_store(store.clone())
-        .session_store(store);
+        .state_store(stores.states.clone())
+        .session_store(stores.sessions.clone())
+        .refresh_lock(stores.lock.clone());
     let default_redirect = format!("{public_origin}/oauth/callback");
     if let Some(keys) = &args.keys {
         let keys = read_keyset(keys)?;

@@ -4,12 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use atoauth::session::{OAuthSession, Revocation};
-use atoauth::store::SessionStore;
 use atoauth::syntax::Nsid;
 use clap::Args;
 use serde_json::json;
 
-use crate::account::{client_for, display_account, open_store, pick_session, rfc3339};
+use crate::account::{client_for, display_account, pick_session, rfc3339};
 use crate::config::Config;
 
 /// Show the signed-in account, asking the PDS (com.atproto.server.getSession)
@@ -60,9 +59,9 @@ pub(crate) struct LogoutArgs {
 }
 
 async fn session(config: &Config, who: Option<&str>) -> anyhow::Result<OAuthSession> {
-    let store = open_store(config).await?;
-    let data = pick_session(&store, who).await?;
-    let client = client_for(config, store, &data.client_id).await?;
+    let stores = crate::stores::open(config).await?;
+    let data = pick_session(stores.sessions.as_ref(), who).await?;
+    let client = client_for(config, &stores, &data.client_id).await?;
     Ok(client.restore(&data.did, &data.session_id).await?)
 }
 
@@ -134,8 +133,8 @@ pub(crate) async fn refresh(config: &Config, args: RefreshArgs) -> anyhow::Resul
 }
 
 pub(crate) async fn sessions(config: &Config, _: SessionsArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(config).await?;
-    let mut sessions = store.list_all().await?;
+    let stores = crate::stores::open(config).await?;
+    let mut sessions = stores.sessions.list_all().await?;
     sessions.sort_by(|a, b| a.did.as_str().cmp(b.did.as_str()));
     if config.json {
         let list: Vec<_> = sessions
@@ -160,15 +159,15 @@ pub(crate) async fn sessions(config: &Config, _: SessionsArgs) -> anyhow::Result
 }
 
 pub(crate) async fn logout(config: &Config, args: LogoutArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(config).await?;
-    let data = pick_session(&store, args.who.as_deref()).await?;
+    let stores = crate::stores::open(config).await?;
+    let data = pick_session(stores.sessions.as_ref(), args.who.as_deref()).await?;
     let account = display_account(&data);
-    let client = client_for(config, store.clone(), &data.client_id).await?;
+    let client = client_for(config, &stores, &data.client_id).await?;
     let outcome = match client.restore(&data.did, &data.session_id).await {
         Ok(session) => session.sign_out().await?,
         Err(error) => {
             // Unusable sessions are deleted by `restore`; make sure nothing is left.
-            store.delete(&data.did, &data.session_id).await?;
+            stores.sessions.delete(&data.did, &data.session_id).await?;
             Revocation::Failed(error.to_string())
         }
     };

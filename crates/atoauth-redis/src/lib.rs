@@ -303,25 +303,42 @@ struct LockGuard {
     connection: ConnectionManager,
     key: String,
     token: String,
+    released: bool,
 }
 
-impl RefreshGuard for LockGuard {}
+async fn release_lock(mut connection: ConnectionManager, key: String, token: String) {
+    let _ = redis::Script::new(RELEASE)
+        .key(key)
+        .arg(token)
+        .invoke_async::<i64>(&mut connection)
+        .await;
+}
+
+#[async_trait::async_trait]
+impl RefreshGuard for LockGuard {
+    async fn release(mut self: Box<Self>) {
+        self.released = true;
+        release_lock(
+            self.connection.clone(),
+            self.key.clone(),
+            self.token.clone(),
+        )
+        .await;
+    }
+}
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let (mut connection, key, token) = (
+        if self.released {
+            return;
+        }
+        let release = release_lock(
             self.connection.clone(),
             self.key.clone(),
             self.token.clone(),
         );
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = redis::Script::new(RELEASE)
-                    .key(key)
-                    .arg(token)
-                    .invoke_async::<i64>(&mut connection)
-                    .await;
-            });
+            runtime.spawn(release);
         }
     }
 }
@@ -348,6 +365,7 @@ impl RefreshLock for RedisStore {
                     connection,
                     key: lock_key,
                     token,
+                    released: false,
                 }));
             }
             if std::time::Instant::now() >= deadline {

@@ -330,10 +330,15 @@ impl BrowserSessionStore for PostgresStore {
 
 /// Holds the transaction whose advisory lock is the refresh lock; dropping it rolls back.
 struct AdvisoryGuard {
-    _tx: Transaction<'static, Postgres>,
+    tx: Transaction<'static, Postgres>,
 }
 
-impl RefreshGuard for AdvisoryGuard {}
+#[async_trait::async_trait]
+impl RefreshGuard for AdvisoryGuard {
+    async fn release(self: Box<Self>) {
+        let _ = self.tx.rollback().await;
+    }
+}
 
 #[async_trait::async_trait]
 impl RefreshLock for PostgresStore {
@@ -351,6 +356,6 @@ impl RefreshLock for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        Ok(Box::new(AdvisoryGuard { _tx: tx }))
+        Ok(Box::new(AdvisoryGuard { tx }))
     }
 }

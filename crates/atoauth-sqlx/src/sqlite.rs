@@ -400,22 +400,47 @@ struct LeaseGuard {
     table: String,
     key: String,
     owner: String,
+    released: bool,
 }
 
-impl RefreshGuard for LeaseGuard {}
+impl LeaseGuard {
+    async fn delete(pool: SqlitePool, table: String, key: String, owner: String) {
+        let statement = format!("DELETE FROM {table} WHERE key = ? AND owner = ?");
+        let _ = sqlx::query(AssertSqlSafe(statement))
+            .bind(key)
+            .bind(owner)
+            .execute(&pool)
+            .await;
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshGuard for LeaseGuard {
+    async fn release(mut self: Box<Self>) {
+        self.released = true;
+        Self::delete(
+            self.pool.clone(),
+            self.table.clone(),
+            self.key.clone(),
+            self.owner.clone(),
+        )
+        .await;
+    }
+}
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        let (pool, key, owner) = (self.pool.clone(), self.key.clone(), self.owner.clone());
-        let statement = format!("DELETE FROM {} WHERE key = ? AND owner = ?", self.table);
+        if self.released {
+            return;
+        }
+        let release = Self::delete(
+            self.pool.clone(),
+            self.table.clone(),
+            self.key.clone(),
+            self.owner.clone(),
+        );
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = sqlx::query(AssertSqlSafe(statement))
-                    .bind(key)
-                    .bind(owner)
-                    .execute(&pool)
-                    .await;
-            });
+            runtime.spawn(release);
         }
     }
 }
@@ -449,6 +474,7 @@ impl RefreshLock for SqliteStore {
                     table: format!("{p}oauth_locks"),
                     key: key.to_owned(),
                     owner,
+                    released: false,
                 }));
             }
             if std::time::Instant::now() >= deadline {

@@ -287,9 +287,7 @@ pub async fn lock_contract(lock: Arc<dyn atoauth::store::RefreshLock>, abandoned
                 }
                 tokio::task::yield_now().await;
                 holders.fetch_sub(1, Ordering::SeqCst);
-                drop(guard);
-                // Let the release (possibly asynchronous) land before the next round.
-                tokio::task::yield_now().await;
+                guard.release().await;
             }
         }));
     }
@@ -304,7 +302,8 @@ pub async fn lock_contract(lock: Arc<dyn atoauth::store::RefreshLock>, abandoned
         .await
         .expect("another key is free")
         .expect("lock b");
-    drop((a, b));
+    a.release().await;
+    b.release().await;
 
     if let Abandoned::LeaseExpires(lease) = abandoned {
         // An abandoned lease expires; its late release does not free the next owner's lock.
@@ -317,7 +316,8 @@ pub async fn lock_contract(lock: Arc<dyn atoauth::store::RefreshLock>, abandoned
         .await
         .expect("the lease expired")
         .expect("second");
-        drop(first);
+        // The first owner releases late, after its lease ran out: it must not free `second`.
+        first.release().await;
         tokio::time::sleep(lease / 2).await;
         let third = tokio::time::timeout(lease / 4, lock.lock(&abandoned_key)).await;
         assert!(

@@ -71,9 +71,19 @@ impl OAuthSession {
 
     async fn refresh_locked(&self, reason: Reason) -> Result<(), OAuthError> {
         let client = Arc::clone(&self.inner.client);
-        let _guards = client
+        let guards = client
             .refresh_guards(&self.inner.did, &self.inner.id)
             .await?;
+        let result = self.refresh_under_lock(reason).await;
+        // The shared lock first, then the in-process one (the reverse of taking them).
+        for guard in guards.into_iter().rev() {
+            guard.release().await;
+        }
+        result
+    }
+
+    async fn refresh_under_lock(&self, reason: Reason) -> Result<(), OAuthError> {
+        let client = Arc::clone(&self.inner.client);
 
         // N4b: re-read under the lock; someone else may have refreshed already.
         let stored = self.reread().await?;

@@ -7,8 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use super::StoreError;
 
-/// Held while a session refreshes; dropping it releases the lock.
-pub trait RefreshGuard: Send {}
+/// Held while a session refreshes. The client calls [`RefreshGuard::release`] when done;
+/// dropping an unreleased guard must release it too (best effort, e.g. on a spawned task).
+#[async_trait::async_trait]
+pub trait RefreshGuard: Send {
+    /// Releases the lock now, waiting for a remote release to complete. The default drops it.
+    async fn release(self: Box<Self>) {}
+}
 
 impl RefreshGuard for tokio::sync::OwnedMutexGuard<()> {}
 
