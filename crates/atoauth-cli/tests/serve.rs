@@ -247,3 +247,28 @@ async fn confidential_mode_signs_in_and_refreshes_with_private_key_jwt() {
     let refreshed = store.list_all().await.unwrap().remove(0);
     assert_ne!(refreshed.refresh_token, session.refresh_token);
 }
+
+#[tokio::test]
+async fn instances_sharing_a_store_share_sign_ins() {
+    let key = "ab".repeat(32);
+    for db in [
+        atoauth_testkit::servers::postgres_database("serve"),
+        atoauth_testkit::servers::redis_url(),
+    ] {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = Serve::start(one.path(), &["--db", &db, "--cookie-key", &key]);
+        let second = Serve::start(two.path(), &["--db", &db, "--cookie-key", &key]);
+        let mut visitor = Visitor::new(&first.url);
+        visitor.sign_in(pds().bob()).await;
+        // The same browser cookie, answered by the other instance.
+        visitor.base = second.url.clone();
+        let home = visitor.get("/").await;
+        assert!(
+            home.body.contains("id=handle>bob.test<"),
+            "{db}: {}",
+            home.body
+        );
+        let me = visitor.get("/xrpc/com.atproto.server.getSession").await;
+        assert_eq!(me.status, 200, "{db}: {}", me.body);
+    }
+}
