@@ -9,6 +9,7 @@ use crate::crypto::{Es256Key, SignerBackend, random_token};
 use crate::dpop::{DpopKey, NonceCache, origin_of};
 use crate::error::{Endpoint, OAuthError};
 use crate::events::SessionEvent;
+use crate::identity::ResolvedIdentity;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::secret::{AccessToken, AuthorizationCode, SessionId, State};
 use crate::session::OAuthSession;
@@ -205,25 +206,10 @@ impl OAuthClient {
                 return Err(error);
             }
         };
-        if let Err(error) = self.check_subject(&pending, &server, &tokens).await {
-            self.revoke_stray(
-                &server,
-                &tokens.access_token,
-                &pending.auth,
-                (&dpop, &nonces),
-            )
-            .await;
-            return Err(error);
-        }
-        let identity = inner
-            .resolver
-            .resolve_fresh(&AtIdentifier::Did(tokens.sub.clone()))
-            .await;
-        let (handle, pds) = match identity {
-            Ok(identity) => (
-                identity.handle.filter(|_| identity.handle_verified),
-                identity.pds,
-            ),
+        // L3, L4: the right account, and (from a fresh DID document) an issuer authoritative
+        // for it; the same resolution gives the session its PDS and verified handle.
+        let identity = match self.check_subject(&pending, &server, &tokens).await {
+            Ok(identity) => identity,
             Err(error) => {
                 self.revoke_stray(
                     &server,
@@ -232,9 +218,11 @@ impl OAuthClient {
                     (&dpop, &nonces),
                 )
                 .await;
-                return Err(error.into());
+                return Err(error);
             }
         };
+        let handle = identity.handle.filter(|_| identity.handle_verified);
+        let pds = identity.pds;
         let session_id = SessionId::new(random_token(inner.random.as_ref(), 16)?);
         let data = SessionData {
             did: tokens.sub.clone(),
@@ -285,7 +273,7 @@ impl OAuthClient {
         pending: &PendingAuthorization,
         server: &AuthorizationServerMetadata,
         tokens: &TokenSet,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<ResolvedIdentity, OAuthError> {
         if let Some(expected) = &pending.expected_did
             && expected != &tokens.sub
         {
@@ -297,18 +285,20 @@ impl OAuthClient {
         self.check_authoritative(&tokens.sub, &server.issuer).await
     }
 
-    /// L4: resolve `did` afresh, take its PDS, and check the AS that PDS names is `issuer`.
+    /// L4: resolve `did` afresh (the identity cache bypassed, E5), take its PDS, and check the
+    /// AS that PDS names is `issuer`. The PDS's metadata may come from the short metadata cache:
+    /// it was fetched for this very flow moments ago, and a PDS that changed is fetched anew.
     pub(crate) async fn check_authoritative(
         &self,
         did: &Did,
         issuer: &str,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<ResolvedIdentity, OAuthError> {
         let inner = &self.inner;
         let identity = inner
             .resolver
             .resolve_fresh(&AtIdentifier::Did(did.clone()))
             .await?;
-        let found = inner.discovery.for_pds(&identity.pds, true).await?;
+        let found = inner.discovery.for_pds(&identity.pds, false).await?;
         if found.server.issuer != issuer {
             return Err(OAuthError::NotAuthoritative {
                 did: did.to_string(),
@@ -316,7 +306,7 @@ impl OAuthClient {
                 found: found.server.issuer.clone(),
             });
         }
-        Ok(())
+        Ok(identity)
     }
 
     async fn revoke_stray(
