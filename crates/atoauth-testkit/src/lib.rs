@@ -20,6 +20,7 @@ mod pds;
 mod recording;
 mod server;
 pub mod servers;
+pub mod storm;
 
 pub use dns::TestDns;
 pub use faults::{Fault, FaultyHttp, FaultyStore, Gate, expire_session};
