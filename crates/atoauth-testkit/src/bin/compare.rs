@@ -25,7 +25,11 @@ struct Tools {
 impl Tools {
     fn ts(&self, args: &[&str]) -> Result<Value, Error> {
         let mut command = Command::new(&self.node);
-        command.arg(&self.ts).arg(args[0]).args(&self.endpoints).args(&args[1..]);
+        command
+            .arg(&self.ts)
+            .arg(args[0])
+            .args(&self.endpoints)
+            .args(&args[1..]);
         run_json(command)
     }
 
@@ -77,9 +81,11 @@ fn machine() -> String {
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
-            m.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+            m.lines().next().and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
         })
         .map_or(0, |kb| kb / 1024 / 1024);
     format!("{model}, {cores} cores, {memory} GiB")
@@ -93,7 +99,10 @@ impl Table {
     #[allow(clippy::needless_pass_by_value)] // the cells are built with format! at every call
     fn row(&mut self, what: &str, ts: String, ours: String, ratio: Option<f64>, reading: &str) {
         let ratio = ratio.map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×"));
-        let _ = writeln!(self.rows, "| {what} | {ts} | {ours} | {ratio} | {reading} |");
+        let _ = writeln!(
+            self.rows,
+            "| {what} | {ts} | {ours} | {ratio} | {reading} |"
+        );
     }
 }
 
@@ -114,14 +123,23 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
             "--plc".into(),
             pds.plc_url().as_str().trim_end_matches('/').into(),
             "--control".into(),
-            pds.ready().control_url.as_str().trim_end_matches('/').into(),
+            pds.ready()
+                .control_url
+                .as_str()
+                .trim_end_matches('/')
+                .into(),
         ],
     };
-    if !repo.join("bench/compare/node_modules/@atproto/oauth-client-node").exists() {
+    if !repo
+        .join("bench/compare/node_modules/@atproto/oauth-client-node")
+        .exists()
+    {
         return Err("the Node side is not installed: run bench/compare/run.sh".into());
     }
     let seconds_arg = seconds.to_string();
-    let mut table = Table { rows: String::new() };
+    let mut table = Table {
+        rows: String::new(),
+    };
     eprintln!("compare: logins");
 
     // Login: client time only (the user step, timed apart, is excluded), medians of 3 processes.
@@ -130,9 +148,16 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
         ts_logins.push(tools.ts(&["login"])?);
         our_logins.push(tools.rust(&["login"])?);
     }
-    for (label, key) in [("login, fresh process", "cold"), ("login, warm process", "warm")] {
+    for (label, key) in [
+        ("login, fresh process", "cold"),
+        ("login, warm process", "warm"),
+    ] {
         let client_ms = |runs: &[Value]| {
-            median(runs.iter().map(|r| f(&r[key]["authorize_ms"]) + f(&r[key]["callback_ms"])).collect())
+            median(
+                runs.iter()
+                    .map(|r| f(&r[key]["authorize_ms"]) + f(&r[key]["callback_ms"]))
+                    .collect(),
+            )
         };
         let (ts, ours) = (client_ms(&ts_logins), client_ms(&our_logins));
         table.row(
@@ -184,8 +209,15 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
     );
     table.row(
         "our proof ÷ our bare ES256 signature (ring)",
-        format!("node bare ES256: {:.0} µs", f(&ts_p["bare_es256_signature_us"])),
-        format!("{:.1} µs ÷ {:.1} µs", ring_proof, f(&ring["bare_es256_signature_us"])),
+        format!(
+            "node bare ES256: {:.0} µs",
+            f(&ts_p["bare_es256_signature_us"])
+        ),
+        format!(
+            "{:.1} µs ÷ {:.1} µs",
+            ring_proof,
+            f(&ring["bare_es256_signature_us"])
+        ),
         Some(ring_proof / f(&ring["bare_es256_signature_us"])),
         "the cached key and header leave one signature per proof",
     );
@@ -194,9 +226,24 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
     let mut rss = (0.0, 0.0);
     for n in ["1", "16", "64"] {
         let ts = tools.ts(&["throughput", "--n", n, "--seconds", &seconds_arg])?;
-        let ts_es256 = tools.ts(&["throughput", "--n", n, "--seconds", &seconds_arg, "--alg", "ES256"])?;
+        let ts_es256 = tools.ts(&[
+            "throughput",
+            "--n",
+            n,
+            "--seconds",
+            &seconds_arg,
+            "--alg",
+            "ES256",
+        ])?;
         let ours = tools.rust(&["throughput", "--n", n, "--seconds", &seconds_arg])?;
-        let show = |v: &Value| format!("{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms", f(&v["rps"]), f(&v["p50_ms"]), f(&v["p99_ms"]));
+        let show = |v: &Value| {
+            format!(
+                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
+                f(&v["rps"]),
+                f(&v["p50_ms"]),
+                f(&v["p99_ms"])
+            )
+        };
         table.row(
             &format!("getSession, N = {n}: throughput and latency (TS default / ES256)"),
             format!("{} / {}", show(&ts), show(&ts_es256)),
@@ -206,7 +253,11 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
         );
         table.row(
             &format!("getSession, N = {n}: client CPU per request (TS default / ES256)"),
-            format!("{:.0} µs / {:.0} µs", f(&ts["cpu_us_per_request"]), f(&ts_es256["cpu_us_per_request"])),
+            format!(
+                "{:.0} µs / {:.0} µs",
+                f(&ts["cpu_us_per_request"]),
+                f(&ts_es256["cpu_us_per_request"])
+            ),
             format!("{:.0} µs", f(&ours["cpu_us_per_request"])),
             Some(f(&ours["cpu_us_per_request"]) / f(&ts_es256["cpu_us_per_request"])),
             "the fair figure when the PDS is the bottleneck (vs TS ES256)",
@@ -229,8 +280,14 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
     let storm_cell = |v: &Value| {
         format!(
             "{} grant(s), {} token request(s), {} failed, session {}",
-            v["refresh_grants"], v["refresh_requests"], v["failed"],
-            if v["survived"] == true { "kept" } else { "lost" }
+            v["refresh_grants"],
+            v["refresh_requests"],
+            v["failed"],
+            if v["survived"] == true {
+                "kept"
+            } else {
+                "lost"
+            }
         )
     };
     table.row(
@@ -246,14 +303,28 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
     let mut ts_runs = Vec::new();
     for i in 0..repetitions {
         let store = dir.join(format!("ts-store-{i}.json"));
-        ts_runs.push(tools.ts(&["storm", "--calls", "1000", "--processes", "2", "--store", store.to_str().unwrap_or_default()])?);
+        ts_runs.push(tools.ts(&[
+            "storm",
+            "--calls",
+            "1000",
+            "--processes",
+            "2",
+            "--store",
+            store.to_str().unwrap_or_default(),
+        ])?);
     }
     let summarise = |grants: Vec<u64>, failed: Vec<u64>, kept: usize| {
         format!("grants {grants:?}, failed {failed:?}, session kept {kept}/{repetitions}")
     };
     let ts_cell = summarise(
-        ts_runs.iter().map(|r| r["refresh_grants"].as_u64().unwrap_or(0)).collect(),
-        ts_runs.iter().map(|r| r["failed"].as_u64().unwrap_or(0)).collect(),
+        ts_runs
+            .iter()
+            .map(|r| r["refresh_grants"].as_u64().unwrap_or(0))
+            .collect(),
+        ts_runs
+            .iter()
+            .map(|r| r["failed"].as_u64().unwrap_or(0))
+            .collect(),
         ts_runs.iter().filter(|r| r["survived"] == true).count(),
     );
     for store in ["SQLite", "PostgreSQL", "Redis"] {
@@ -263,7 +334,16 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
                 "SQLite" => {
                     let path = dir.join(format!("storm-{i}.db"));
                     let s = Arc::new(atoauth_sqlx::SqliteStore::open(&path).await?);
-                    cross_process_storm(&tools.worker, path.to_str().unwrap_or_default(), "", s.clone(), s, 2, 500).await
+                    cross_process_storm(
+                        &tools.worker,
+                        path.to_str().unwrap_or_default(),
+                        "",
+                        s.clone(),
+                        s,
+                        2,
+                        500,
+                    )
+                    .await
                 }
                 "PostgreSQL" => {
                     let db = atoauth_testkit::servers::postgres_database("compare");
@@ -334,7 +414,9 @@ fn main() -> std::process::ExitCode {
     };
     let out = value("--out").unwrap_or_else(|| "BENCHMARKS.md".to_owned());
     let seconds = value("--seconds").and_then(|s| s.parse().ok()).unwrap_or(5);
-    let repetitions = value("--repetitions").and_then(|s| s.parse().ok()).unwrap_or(5);
+    let repetitions = value("--repetitions")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let outcome = tokio::runtime::Runtime::new()
         .map_err(Error::from)
         .and_then(|runtime| runtime.block_on(compare(seconds, repetitions)));
