@@ -8,10 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
+use atoauth::client::OAuthClient;
 use atoauth::client_metadata::LoopbackClient;
 use atoauth::http::TargetPolicy;
-use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::syntax::Nsid;
 use atoauth_testkit::{Consent, pds};
 
@@ -24,31 +23,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn sdk_direct(seconds: u64) -> (f64, Duration, Duration) {
     let pds = pds();
-    let resolver = IdentityResolver::builder()
-        .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-        .plc_url(pds.plc_url().clone())
-        .handle_resolution(HandleResolution::Service(pds.pds_url().clone()))
-        .build()
-        .unwrap();
+    let resolver = pds.identity_resolver();
     let client = OAuthClient::builder()
         .loopback(LoopbackClient::new(["http://127.0.0.1/callback"], Some("atproto")).unwrap())
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
         .identity_resolver(resolver)
         .build()
         .unwrap();
-    let url = client
-        .start_authorization("bob.test", AuthorizeOptions::default())
-        .await
-        .unwrap();
-    let redirect = pds
-        .authorize(url.as_str(), pds.bob(), Consent::Accept)
-        .await
-        .unwrap();
-    let session = client
-        .complete_authorization(CallbackParams::from_url(&redirect))
-        .await
-        .unwrap()
-        .session;
+    let session = pds.sign_in(&client, pds.bob()).await;
     let nsid = Nsid::new("com.atproto.server.getSession").unwrap();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();

@@ -4,24 +4,17 @@
 
 use std::sync::Arc;
 
-use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
+use atoauth::client::OAuthClient;
 use atoauth::client_metadata::LoopbackClient;
 use atoauth::http::TargetPolicy;
-use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::session::Revocation;
 use atoauth::store::SessionStore;
 use atoauth::syntax::Nsid;
 use atoauth_sqlx::SqliteStore;
-use atoauth_testkit::{Consent, pds};
+use atoauth_testkit::pds;
 
 fn client(store: Arc<SqliteStore>) -> OAuthClient {
-    let pds = pds();
-    let resolver = IdentityResolver::builder()
-        .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-        .plc_url(pds.plc_url().clone())
-        .handle_resolution(HandleResolution::Service(pds.pds_url().clone()))
-        .build()
-        .unwrap();
+    let resolver = pds().identity_resolver();
     OAuthClient::builder()
         .loopback(LoopbackClient::new(["http://127.0.0.1/callback"], Some("atproto")).unwrap())
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
@@ -40,19 +33,7 @@ async fn a_session_resumes_from_sqlite_in_a_new_client() {
     let (did, id) = {
         let store = Arc::new(SqliteStore::open(&path).await.unwrap());
         let client = client(store.clone());
-        let url = client
-            .start_authorization("alice.test", AuthorizeOptions::default())
-            .await
-            .unwrap();
-        let redirect = pds
-            .authorize(url.as_str(), pds.alice(), Consent::Accept)
-            .await
-            .unwrap();
-        let session = client
-            .complete_authorization(CallbackParams::from_url(&redirect))
-            .await
-            .unwrap()
-            .session;
+        let session = pds.sign_in(&client, pds.alice()).await;
         store.pool().close().await;
         (session.did().clone(), session.session_id().clone())
     };

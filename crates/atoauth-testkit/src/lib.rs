@@ -16,6 +16,7 @@ pub mod browser;
 pub mod conformance;
 mod dns;
 mod faults;
+pub mod fixtures;
 mod pds;
 mod recording;
 mod server;

@@ -249,6 +249,49 @@ impl Pds {
             .ok_or_else(|| failed(status, format!("no redirect_url in {answer}")))
     }
 
+    /// An identity resolver for the harness: its PLC directory, handles through the PDS's
+    /// `resolveHandle`, loopback http allowed.
+    ///
+    /// # Panics
+    /// Never in practice (the configuration is fixed).
+    pub fn identity_resolver(&self) -> atoauth::identity::IdentityResolver {
+        atoauth::identity::IdentityResolver::builder()
+            .target_policy(atoauth::http::TargetPolicy::InsecureAllowLoopbackHttp)
+            .plc_url(self.plc_url().clone())
+            .handle_resolution(atoauth::identity::HandleResolution::Service(
+                self.pds_url().clone(),
+            ))
+            .build()
+            .expect("a resolver for the harness")
+    }
+
+    /// The whole sign-in of `account` with `client`: start, consent to everything, complete.
+    ///
+    /// # Panics
+    /// When any step fails.
+    pub async fn sign_in(
+        &self,
+        client: &atoauth::OAuthClient,
+        account: &Account,
+    ) -> atoauth::OAuthSession {
+        let url = client
+            .start_authorization(
+                &account.handle,
+                atoauth::client::AuthorizeOptions::default(),
+            )
+            .await
+            .expect("PAR");
+        let redirect = self
+            .authorize(url.as_str(), account, Consent::Accept)
+            .await
+            .expect("consent");
+        client
+            .complete_authorization(atoauth::client::CallbackParams::from_url(&redirect))
+            .await
+            .expect("sign-in")
+            .session
+    }
+
     /// A plain GET, as a browser following a redirect would send it: the status and the body.
     ///
     /// # Panics

@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use atoauth::OAuthClient;
-use atoauth::client::{AuthorizeOptions, CallbackParams};
 use atoauth::client_metadata::LoopbackClient;
 use atoauth::http::TargetPolicy;
-use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::store::{RefreshLock, SessionStore};
 use atoauth::syntax::Nsid;
 
-use crate::{Consent, expire_session, pds};
+use crate::{expire_session, pds};
 
 /// The scope the storm sessions use (the workers build the same loopback client).
 pub const STORM_SCOPE: &str = "atproto";
@@ -37,13 +35,7 @@ pub struct StormReport {
 }
 
 fn client(sessions: Arc<dyn SessionStore>, lock: Arc<dyn RefreshLock>) -> OAuthClient {
-    let pds = pds();
-    let resolver = IdentityResolver::builder()
-        .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-        .plc_url(pds.plc_url().clone())
-        .handle_resolution(HandleResolution::Service(pds.pds_url().clone()))
-        .build()
-        .expect("a resolver");
+    let resolver = pds().identity_resolver();
     OAuthClient::builder()
         .loopback(
             LoopbackClient::new(["http://127.0.0.1/callback"], Some(STORM_SCOPE))
@@ -72,19 +64,7 @@ pub async fn cross_process_storm(
 ) -> StormReport {
     let pds = pds();
     let client = client(Arc::clone(&sessions), lock);
-    let url = client
-        .start_authorization("alice.test", AuthorizeOptions::default())
-        .await
-        .expect("PAR");
-    let redirect = pds
-        .authorize(url.as_str(), pds.alice(), Consent::Accept)
-        .await
-        .expect("consent");
-    let session = client
-        .complete_authorization(CallbackParams::from_url(&redirect))
-        .await
-        .expect("sign-in")
-        .session;
+    let session = pds.sign_in(&client, pds.alice()).await;
     expire_session(sessions.as_ref(), session.did(), session.session_id()).await;
 
     let mut workers = Vec::new();

@@ -10,7 +10,6 @@ use atoauth::client_metadata::ClientMetadata;
 use atoauth::crypto::{Es256Key, OsRandomness};
 use atoauth::events::SessionEvent;
 use atoauth::http::{HardenedClient, TargetPolicy};
-use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::session::Revocation;
 use atoauth::store::{MemorySessionStore, SessionStore};
 use atoauth::syntax::Nsid;
@@ -53,13 +52,7 @@ fn client_with_events(
     http: &RecordingHttp,
     events: atoauth::events::SessionEventHandler,
 ) -> OAuthClient {
-    let pds = pds();
-    let resolver = IdentityResolver::builder()
-        .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-        .plc_url(pds.plc_url().clone())
-        .handle_resolution(HandleResolution::Service(pds.pds_url().clone()))
-        .build()
-        .unwrap();
+    let resolver = pds().identity_resolver();
     OAuthClient::builder()
         .metadata(metadata)
         .keyset(keys)

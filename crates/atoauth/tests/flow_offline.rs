@@ -17,6 +17,7 @@ use atoauth::session::Revocation;
 use atoauth::store::{MemorySessionStore, SessionData, SessionStore, StoreError};
 use atoauth::syntax::{Did, Nsid};
 use atoauth::testing::ManualClock;
+use atoauth_testkit::fixtures::authorization_server_metadata;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -51,26 +52,6 @@ fn did_document(did: &str, handle: &str, pds: &str) -> Value {
         "id": did,
         "alsoKnownAs": [format!("at://{handle}")],
         "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": pds}]
-    })
-}
-
-fn as_metadata() -> Value {
-    json!({
-        "issuer": AS,
-        "authorization_endpoint": format!("{AS}/oauth/authorize"),
-        "token_endpoint": format!("{AS}/oauth/token"),
-        "pushed_authorization_request_endpoint": format!("{AS}/oauth/par"),
-        "revocation_endpoint": format!("{AS}/oauth/revoke"),
-        "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
-        "scopes_supported": ["atproto", "transition:generic"],
-        "authorization_response_iss_parameter_supported": true,
-        "require_pushed_authorization_requests": true,
-        "dpop_signing_alg_values_supported": ["ES256"],
-        "client_id_metadata_document_supported": true,
     })
 }
 
@@ -153,12 +134,14 @@ fn answer(world: &Shared, request: &Request) -> Response {
             &json!({"resource": OTHER_PDS, "authorization_servers": ["https://other-auth.example.com"]}),
         ),
         ("https://other-auth.example.com", "/.well-known/oauth-authorization-server") => {
-            let mut metadata = as_metadata();
+            let mut metadata = authorization_server_metadata(AS);
             let other = "https://other-auth.example.com";
             metadata["issuer"] = json!(other);
             reply(200, &metadata)
         }
-        (AS, "/.well-known/oauth-authorization-server") => reply(200, &as_metadata()),
+        (AS, "/.well-known/oauth-authorization-server") => {
+            reply(200, &authorization_server_metadata(AS))
+        }
         (AS, _) if !nonce_sent => reply(400, &json!({"error": "use_dpop_nonce"})),
         (AS, "/oauth/par") => reply(
             201,

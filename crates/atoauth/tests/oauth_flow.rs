@@ -8,7 +8,6 @@ use std::sync::Arc;
 use atoauth::client::{AuthorizeOptions, CallbackParams, CompletedAuthorization, OAuthClient};
 use atoauth::client_metadata::LoopbackClient;
 use atoauth::http::{HardenedClient, TargetPolicy};
-use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::scope::RepoAction;
 use atoauth::session::Revocation;
 use atoauth::store::{MemorySessionStore, SessionStore};
@@ -19,16 +18,6 @@ use serde_json::json;
 
 const SCOPE: &str = "atproto repo:app.bsky.feed.post?action=create account:email";
 const REDIRECT: &str = "http://127.0.0.1:41234/callback";
-
-fn resolver() -> IdentityResolver {
-    let pds = pds();
-    IdentityResolver::builder()
-        .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-        .plc_url(pds.plc_url().clone())
-        .handle_resolution(HandleResolution::Service(pds.pds_url().clone()))
-        .build()
-        .unwrap()
-}
 
 fn recording_http() -> RecordingHttp {
     let http = HardenedClient::builder()
@@ -44,7 +33,7 @@ fn dev_client_with(sessions: Arc<dyn SessionStore>, http: &RecordingHttp) -> OAu
         .loopback(loopback)
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
         .http_client(Arc::new(http.clone()))
-        .identity_resolver(resolver())
+        .identity_resolver(pds().identity_resolver())
         .session_store(sessions)
         .build()
         .unwrap()
@@ -341,7 +330,7 @@ async fn l8_a_new_sign_in_can_replace_the_old_session() {
     let client = OAuthClient::builder()
         .loopback(loopback)
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-        .identity_resolver(resolver())
+        .identity_resolver(pds.identity_resolver())
         .session_store(Arc::clone(&store))
         .replace_existing_sessions()
         .build()

@@ -5,29 +5,18 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient, OAuthClientBuilder};
+use atoauth::client::{AuthorizeOptions, OAuthClient, OAuthClientBuilder};
 use atoauth::client_metadata::LoopbackClient;
 use atoauth::crypto::Clock;
 use atoauth::events::SessionEvent;
 use atoauth::http::{HardenedClient, HttpClient, TargetPolicy};
-use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::session::OAuthSession;
 use atoauth::store::{MemoryRefreshLock, MemorySessionStore, RefreshLock, SessionStore};
 use atoauth::syntax::Nsid;
 use atoauth::{OAuthError, SessionEndCause};
 use atoauth_testkit::{
-    Account, Consent, Fault, FaultyHttp, FaultyStore, Gate, RecordingHttp, expire_session, pds,
+    Account, Fault, FaultyHttp, FaultyStore, Gate, RecordingHttp, expire_session, pds,
 };
-
-fn resolver() -> IdentityResolver {
-    let pds = pds();
-    IdentityResolver::builder()
-        .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-        .plc_url(pds.plc_url().clone())
-        .handle_resolution(HandleResolution::Service(pds.pds_url().clone()))
-        .build()
-        .unwrap()
-}
 
 /// Real HTTP with faults on demand; the recorder sits behind the faults, so it sees what
 /// reached the server and what the server answered (even when the client never sees it).
@@ -48,24 +37,12 @@ fn builder(store: Arc<dyn SessionStore>, faults: &FaultyHttp) -> OAuthClientBuil
         .loopback(LoopbackClient::new(["http://127.0.0.1/callback"], Some("atproto")).unwrap())
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
         .http_client(Arc::new(faults.clone()))
-        .identity_resolver(resolver())
+        .identity_resolver(pds().identity_resolver())
         .session_store(store)
 }
 
 async fn sign_in(client: &OAuthClient, account: &Account) -> OAuthSession {
-    let url = client
-        .start_authorization(&account.handle, AuthorizeOptions::default())
-        .await
-        .unwrap();
-    let redirect = pds()
-        .authorize(url.as_str(), account, Consent::Accept)
-        .await
-        .unwrap();
-    client
-        .complete_authorization(CallbackParams::from_url(&redirect))
-        .await
-        .unwrap()
-        .session
+    pds().sign_in(client, account).await
 }
 
 fn get_session() -> Nsid {

@@ -33,6 +33,18 @@ fn options() -> BTreeMap<String, String> {
 }
 
 fn client(opt: &BTreeMap<String, String>, http: &RecordingHttp) -> Result<OAuthClient, Error> {
+    client_with_store(
+        opt,
+        http,
+        Arc::new(atoauth::store::MemorySessionStore::default()),
+    )
+}
+
+fn client_with_store(
+    opt: &BTreeMap<String, String>,
+    http: &RecordingHttp,
+    store: Arc<dyn atoauth::store::SessionStore>,
+) -> Result<OAuthClient, Error> {
     let resolver = IdentityResolver::builder()
         .http_client(Arc::new(http.clone()))
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
@@ -47,6 +59,7 @@ fn client(opt: &BTreeMap<String, String>, http: &RecordingHttp) -> Result<OAuthC
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
         .http_client(Arc::new(http.clone()))
         .identity_resolver(resolver)
+        .session_store(store)
         .build()?)
 }
 
@@ -233,22 +246,7 @@ async fn run(mode: &str, opt: &BTreeMap<String, String>) -> Result<Value, Error>
             let http = recording()?;
             let store: Arc<dyn atoauth::store::SessionStore> =
                 Arc::new(atoauth::store::MemorySessionStore::default());
-            let resolver = IdentityResolver::builder()
-                .http_client(Arc::new(http.clone()))
-                .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-                .plc_url(opt["plc"].parse()?)
-                .handle_resolution(HandleResolution::Service(opt["pds"].parse()?))
-                .build()?;
-            let client = OAuthClient::builder()
-                .loopback(LoopbackClient::new(
-                    ["http://127.0.0.1/callback"],
-                    Some(SCOPE),
-                )?)
-                .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-                .http_client(Arc::new(http.clone()))
-                .identity_resolver(resolver)
-                .session_store(Arc::clone(&store))
-                .build()?;
+            let client = client_with_store(opt, &http, Arc::clone(&store))?;
             let (session, _) = login(&client, &opt["control"], "alice.test").await?;
             atoauth_testkit::expire_session(store.as_ref(), session.did(), session.session_id())
                 .await;

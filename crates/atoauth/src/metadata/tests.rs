@@ -2,6 +2,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
 
+use atoauth_testkit::fixtures::authorization_server_metadata as good_server;
+
 use super::*;
 
 const STRICT: TargetPolicy = TargetPolicy::PublicHttpsOnly;
@@ -12,26 +14,6 @@ fn testdata(name: &str) -> Value {
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn good_server(issuer: &str) -> Value {
-    json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "pushed_authorization_request_endpoint": format!("{issuer}/oauth/par"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
-        "scopes_supported": ["atproto", "transition:generic"],
-        "authorization_response_iss_parameter_supported": true,
-        "require_pushed_authorization_requests": true,
-        "dpop_signing_alg_values_supported": ["ES256"],
-        "client_id_metadata_document_supported": true,
-    })
 }
 
 #[test]

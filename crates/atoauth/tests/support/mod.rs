@@ -20,6 +20,7 @@ use atoauth::client_metadata::LoopbackClient;
 use atoauth::http::TargetPolicy;
 use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::store::{MemorySessionStore, SessionStore};
+use atoauth_testkit::fixtures::authorization_server_metadata;
 use atoauth_testkit::{Reply, SeenRequest, TestServer};
 use serde_json::{Value, json};
 
@@ -90,26 +91,6 @@ fn json_reply(status: u16, body: &Value, nonce: &str) -> Reply {
         .body(body.to_string())
 }
 
-fn metadata(issuer: &str) -> Value {
-    json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "pushed_authorization_request_endpoint": format!("{issuer}/oauth/par"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
-        "scopes_supported": ["atproto", "transition:generic"],
-        "authorization_response_iss_parameter_supported": true,
-        "require_pushed_authorization_requests": true,
-        "dpop_signing_alg_values_supported": ["ES256"],
-        "client_id_metadata_document_supported": true,
-    })
-}
-
 fn answer(state: &Arc<Mutex<ServerState>>, request: &SeenRequest) -> Reply {
     let mut s = state.lock().unwrap();
     let origin = s.origin.clone();
@@ -138,7 +119,7 @@ fn answer(state: &Arc<Mutex<ServerState>>, request: &SeenRequest) -> Reply {
             if s.hostile.metadata_redirect {
                 return Reply::redirect(302, &format!("{origin}/elsewhere"));
             }
-            let mut document = metadata(&origin);
+            let mut document = authorization_server_metadata(&origin);
             if s.hostile.issuer_mismatch {
                 document["issuer"] = json!("http://127.0.0.1:1");
             }
