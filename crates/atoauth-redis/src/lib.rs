@@ -22,7 +22,7 @@ use atoauth::crypto::{OsRandomness, random_token};
 use atoauth::secret::{SessionId, State};
 use atoauth::store::{
     BrowserSession, BrowserSessionStore, PendingAuthorization, RefreshGuard, RefreshLock,
-    SessionData, SessionStore, StateStore, StoreError, browser_key,
+    SessionData, SessionStore, StateStore, StoreError, browser_key, poll_for_lease,
 };
 use atoauth::syntax::Did;
 pub use redis;
@@ -348,36 +348,30 @@ impl RefreshLock for RedisStore {
     async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError> {
         let token = random_token(&OsRandomness, 16).map_err(StoreError::backend)?;
         let lock_key = self.key("refresh-lock", key);
-        let deadline = std::time::Instant::now() + self.lock_timeout;
-        let mut connection = self.connection.clone();
-        loop {
-            let set: Option<String> = redis::cmd("SET")
+        let lease = millis(self.lock_lease);
+        poll_for_lease(key, self.lock_timeout, || {
+            let mut connection = self.connection.clone();
+            let command = redis::cmd("SET")
                 .arg(&lock_key)
                 .arg(&token)
                 .arg("NX")
                 .arg("PX")
-                .arg(millis(self.lock_lease))
-                .query_async(&mut connection)
-                .await
-                .map_err(backend)?;
-            if set.is_some() {
-                return Ok(Box::new(LockGuard {
-                    connection,
-                    key: lock_key,
-                    token,
-                    released: false,
-                }));
+                .arg(lease)
+                .clone();
+            async move {
+                let set: Option<String> = command
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(backend)?;
+                Ok(set.is_some())
             }
-            if std::time::Instant::now() >= deadline {
-                return Err(StoreError::backend(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "the refresh lock {key:?} is still held after {:?}",
-                        self.lock_timeout
-                    ),
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(15)).await;
-        }
+        })
+        .await?;
+        Ok(Box::new(LockGuard {
+            connection: self.connection.clone(),
+            key: lock_key,
+            token,
+            released: false,
+        }))
     }
 }

@@ -7,7 +7,7 @@ use atoauth::crypto::{OsRandomness, random_token};
 use atoauth::secret::{SessionId, State};
 use atoauth::store::{
     BrowserSession, BrowserSessionStore, PendingAuthorization, RefreshGuard, RefreshLock,
-    SessionData, SessionStore, StateStore, StoreError, browser_key,
+    SessionData, SessionStore, StateStore, StoreError, browser_key, poll_for_lease,
 };
 use atoauth::syntax::Did;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -453,40 +453,30 @@ impl RefreshLock for SqliteStore {
         let p = &self.prefix;
         let owner = random_token(&OsRandomness, 16).map_err(StoreError::backend)?;
         let lease = i64::try_from(self.lock_lease.as_millis()).unwrap_or(i64::MAX);
-        let deadline = std::time::Instant::now() + self.lock_timeout;
-        loop {
+        let statement = format!(
+            "INSERT INTO {p}oauth_locks (key, owner, expires_at_ms) VALUES (?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, \
+             expires_at_ms = excluded.expires_at_ms WHERE {p}oauth_locks.expires_at_ms <= ?"
+        );
+        poll_for_lease(key, self.lock_timeout, || {
             let now = unix_millis();
-            let taken = sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO {p}oauth_locks (key, owner, expires_at_ms) VALUES (?, ?, ?) \
-                 ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, \
-                 expires_at_ms = excluded.expires_at_ms WHERE {p}oauth_locks.expires_at_ms <= ?"
-            )))
-            .bind(key)
-            .bind(&owner)
-            .bind(now.saturating_add(lease))
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-            if taken.rows_affected() == 1 {
-                return Ok(Box::new(LeaseGuard {
-                    pool: self.pool.clone(),
-                    table: format!("{p}oauth_locks"),
-                    key: key.to_owned(),
-                    owner,
-                    released: false,
-                }));
+            let query = sqlx::query(AssertSqlSafe(statement.clone()))
+                .bind(key)
+                .bind(owner.clone())
+                .bind(now.saturating_add(lease))
+                .bind(now);
+            async move {
+                let taken = query.execute(&self.pool).await.map_err(db)?;
+                Ok(taken.rows_affected() == 1)
             }
-            if std::time::Instant::now() >= deadline {
-                return Err(StoreError::backend(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "the refresh lock {key:?} is still held after {:?}",
-                        self.lock_timeout
-                    ),
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(15)).await;
-        }
+        })
+        .await?;
+        Ok(Box::new(LeaseGuard {
+            pool: self.pool.clone(),
+            table: format!("{p}oauth_locks"),
+            key: key.to_owned(),
+            owner,
+            released: false,
+        }))
     }
 }

@@ -55,3 +55,32 @@ impl RefreshLock for MemoryRefreshLock {
         Ok(Box::new(self.entry(key).lock_owned().await))
     }
 }
+
+/// For lease-based locks: calls `attempt` (one try: `true` when this caller took the lease)
+/// every 15 ms until it succeeds or `timeout` passes.
+///
+/// # Errors
+/// The first error `attempt` returns, or a timeout naming `key`.
+pub async fn poll_for_lease<F, Fut>(
+    key: &str,
+    timeout: std::time::Duration,
+    mut attempt: F,
+) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut + Send,
+    Fut: std::future::Future<Output = Result<bool, StoreError>> + Send,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if attempt().await? {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(StoreError::backend(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the refresh lock {key:?} is still held after {timeout:?}"),
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    }
+}

@@ -10,7 +10,7 @@ mod records;
 use std::time::Duration;
 
 pub use browser::{BrowserSession, BrowserSessionStore, browser_key};
-pub use lock::{MemoryRefreshLock, RefreshGuard, RefreshLock};
+pub use lock::{MemoryRefreshLock, RefreshGuard, RefreshLock, poll_for_lease};
 pub use memory::{MemoryBrowserStore, MemorySessionStore, MemoryStateStore};
 pub use records::{ClientAuthBinding, PendingAuthorization, SessionData};
 
