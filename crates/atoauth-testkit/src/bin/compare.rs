@@ -69,6 +69,57 @@ fn request_total(value: &Value) -> f64 {
         .map_or(f64::NAN, |m| m.values().filter_map(Value::as_f64).sum())
 }
 
+/// A stable name for an endpoint path (DID documents are named by their method, not the DID).
+fn endpoint(path: &str) -> String {
+    let decoded = path.replace("%3A", ":");
+    if decoded.starts_with("/did:") {
+        "PLC directory: DID document".to_owned()
+    } else {
+        decoded
+    }
+}
+
+/// Requests per endpoint, cold and warm, for both clients, as a Markdown table.
+fn endpoint_breakdown(ts: &Value, ours: &Value) -> String {
+    let mut names = std::collections::BTreeSet::new();
+    let count = |run: &Value, key: &str| {
+        let mut counts = std::collections::BTreeMap::<String, f64>::new();
+        if let Some(map) = run[key]["requests"].as_object() {
+            for (path, n) in map {
+                *counts.entry(endpoint(path)).or_default() += n.as_f64().unwrap_or(0.0);
+            }
+        }
+        counts
+    };
+    let tables = [
+        count(ts, "cold"),
+        count(ts, "warm"),
+        count(ours, "cold"),
+        count(ours, "warm"),
+    ];
+    for table in &tables {
+        names.extend(table.keys().cloned());
+    }
+    let mut out = String::from(
+        "| endpoint | TS cold | TS warm | atoauth cold | atoauth warm |\n|---|---|---|---|---|\n",
+    );
+    for name in names {
+        let cell = |t: &std::collections::BTreeMap<String, f64>| {
+            t.get(&name)
+                .map_or_else(|| "0".to_owned(), |n| format!("{n}"))
+        };
+        let _ = writeln!(
+            out,
+            "| `{name}` | {} | {} | {} | {} |",
+            cell(&tables[0]),
+            cell(&tables[1]),
+            cell(&tables[2]),
+            cell(&tables[3])
+        );
+    }
+    out
+}
+
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -180,6 +231,8 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
         );
     }
 
+    let breakdown = endpoint_breakdown(&ts_logins[0], &our_logins[0]);
+
     eprintln!("compare: DPoP proofs");
     let ts_k = tools.ts(&["dpop", "--alg", "ES256K"])?;
     let ts_p = tools.ts(&["dpop", "--alg", "ES256"])?;
@@ -275,25 +328,31 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
     );
 
     eprintln!("compare: refresh storms");
-    let ts_storm = tools.ts(&["storm", "--calls", "1000"])?;
-    let our_storm = tools.rust(&["storm", "--calls", "1000"])?;
-    let storm_cell = |v: &Value| {
+    let mut ts_single = Vec::new();
+    let mut our_single = Vec::new();
+    for _ in 0..repetitions {
+        ts_single.push(tools.ts(&["storm", "--calls", "1000"])?);
+        our_single.push(tools.rust(&["storm", "--calls", "1000"])?);
+    }
+    let single_cell = |runs: &[Value]| {
+        let grants: Vec<u64> = runs
+            .iter()
+            .map(|r| r["refresh_grants"].as_u64().unwrap_or(0))
+            .collect();
+        let failed: Vec<u64> = runs
+            .iter()
+            .map(|r| r["failed"].as_u64().unwrap_or(0))
+            .collect();
+        let kept = runs.iter().filter(|r| r["survived"] == true).count();
         format!(
-            "{} grant(s), {} token request(s), {} failed, session {}",
-            v["refresh_grants"],
-            v["refresh_requests"],
-            v["failed"],
-            if v["survived"] == true {
-                "kept"
-            } else {
-                "lost"
-            }
+            "grants {grants:?}, failed {failed:?}, session kept {kept}/{}",
+            runs.len()
         )
     };
     table.row(
         "refresh storm, 1,000 calls, one instance",
-        storm_cell(&ts_storm),
-        storm_cell(&our_storm),
+        single_cell(&ts_single),
+        single_cell(&our_single),
         None,
         "both serialise refreshes within one process",
     );
@@ -386,6 +445,8 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
          - Regenerate: `bash bench/compare/run.sh` (installs the Node side, builds, runs, \
          rewrites this file; about 5 minutes).\n\n\
          | what | TS SDK | atoauth | ratio | reading |\n|---|---|---|---|---|\n{rows}\n\
+         HTTP requests per login, by endpoint (one run of each; `(grant)` marks token requests):\n\n\
+         {breakdown}\n\
          Readings:\n\
          - Login: atoauth caches metadata briefly and resolves the identity once, fresh, at the \
          callback (L4); the TS SDK re-resolves the identity and both metadata documents at every \
@@ -401,6 +462,7 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
         node = pds.ready().node,
         machine = machine(),
         rows = table.rows,
+        breakdown = breakdown,
     ))
 }
 
