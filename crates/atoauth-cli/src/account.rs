@@ -1,12 +1,11 @@
 //! What the session commands share: the OAuth client a
 //! stored session belongs to, and picking the account a command acts for (`--as`).
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use atoauth::client::OAuthClient;
 use atoauth::client_metadata::{
     ClientMetadata, LoopbackClient, ValidationOptions, check_client_metadata, is_loopback_client_id,
 };
-use atoauth::http::{FetchLimits, HttpClient};
 use atoauth::store::{SessionData, SessionStore};
 
 use crate::config::Config;
@@ -42,26 +41,7 @@ pub(crate) async fn fetch_client_metadata(
     config: &Config,
     client_id: &str,
 ) -> anyhow::Result<ClientMetadata> {
-    let http = atoauth::http::HardenedClient::builder()
-        .target_policy(config.target_policy())
-        .build()?;
-    let mut request = http::Request::get(client_id)
-        .header(http::header::ACCEPT, "application/json")
-        .body(Vec::new())
-        .with_context(|| format!("{client_id:?} is not a URL"))?;
-    FetchLimits::METADATA.apply(&mut request);
-    let response = http
-        .send(request)
-        .await
-        .with_context(|| format!("cannot fetch the client metadata at {client_id}"))?;
-    if response.status() != http::StatusCode::OK {
-        bail!(
-            "[B4] {client_id} answered HTTP {}, not 200",
-            response.status().as_u16()
-        );
-    }
-    let document: serde_json::Value = serde_json::from_slice(response.body())
-        .with_context(|| format!("[B4] {client_id} did not answer JSON"))?;
+    let document = crate::client_metadata::fetch(config, client_id).await?;
     let violations = check_client_metadata(
         &document,
         &ValidationOptions {

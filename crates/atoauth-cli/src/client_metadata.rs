@@ -162,7 +162,7 @@ fn describe(document: &Value) -> String {
 }
 
 /// B4/B5.1: fetched like the authorization server fetches it: HTTP 200, JSON, no redirects.
-async fn fetch(config: &Config, url: &str) -> anyhow::Result<Value> {
+pub(crate) async fn fetch(config: &Config, url: &str) -> anyhow::Result<Value> {
     let http = HardenedClient::builder()
         .target_policy(config.target_policy())
         .build()?;

@@ -185,7 +185,7 @@ impl Discovery {
             Ok(found) => return Ok(found),
             Err(error) => error,
         };
-        let issuer = origin_string(url);
+        let issuer = crate::dpop::origin_of(url);
         match self.authorization_server(&issuer, false).await {
             Ok(server) => Ok(Discovered {
                 resource: None,
@@ -208,7 +208,7 @@ impl Discovery {
         pds: &Url,
         fresh: bool,
     ) -> Result<ProtectedResourceMetadata, MetadataError> {
-        let origin = origin_string(pds);
+        let origin = crate::dpop::origin_of(pds);
         if !fresh && let Some(hit) = self.cached(&self.resources, &origin) {
             return Ok(hit);
         }
@@ -318,11 +318,6 @@ fn invalid(url: &str, violations: Vec<Violation>) -> MetadataError {
         url: url.to_owned(),
         violations: Violations(violations),
     }
-}
-
-/// `scheme://host[:port]` as the server would publish it (no trailing slash).
-pub(crate) fn origin_string(url: &Url) -> String {
-    url.origin().ascii_serialization()
 }
 
 /// Whether the response's content type is `application/json` (parameters allowed).
