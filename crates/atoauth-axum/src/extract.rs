@@ -86,15 +86,8 @@ impl Browser {
         if self.session.is_some() {
             return Ok(None);
         }
-        let (id, cookie) = self.web.new_browser(None).await?;
-        self.session = self
-            .web
-            .inner
-            .browsers
-            .get_browser(&id)
-            .await
-            .ok()
-            .flatten();
+        let (id, record, cookie) = self.web.new_browser(None).await?;
+        self.session = Some(record);
         self.id = Some(id);
         Ok(Some(cookie))
     }
@@ -126,11 +119,11 @@ impl Browser {
 }
 
 impl AtoauthWeb {
-    /// Creates a browser session (optionally signed in) and its `Set-Cookie` header.
+    /// Creates a browser session (optionally signed in): its id, record and `Set-Cookie`.
     pub(crate) async fn new_browser(
         &self,
         account: Option<(atoauth::syntax::Did, SessionId)>,
-    ) -> Result<(SessionId, HeaderValue), Response> {
+    ) -> Result<(SessionId, BrowserSession, HeaderValue), Response> {
         let (id, value) = self
             .inner
             .cookie_key
@@ -153,7 +146,7 @@ impl AtoauthWeb {
             self.inner.browser_ttl.as_secs(),
         );
         let header = HeaderValue::from_str(&cookie).map_err(|e| server_error(&e))?;
-        Ok((id, header))
+        Ok((id, record, header))
     }
 }
 

@@ -171,7 +171,7 @@ pub(crate) async fn callback(
         done.session.did().clone(),
         done.session.session_id().clone(),
     );
-    let (_, cookie) = match web.new_browser(Some(account)).await {
+    let (_, _, cookie) = match web.new_browser(Some(account)).await {
         Ok(created) => created,
         Err(response) => return response,
     };

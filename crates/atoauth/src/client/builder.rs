@@ -274,6 +274,7 @@ impl OAuthClientBuilder {
                 event_handlers: self.event_handlers,
                 refresh_jitter_secs: i64::from(self.jitter_secs.unwrap_or(30)),
                 request_timeout: self.request_timeout,
+                dpop_keys: std::sync::Mutex::default(),
             }),
         })
     }

@@ -260,6 +260,7 @@ impl OAuthClient {
         if inner.replace_sessions {
             self.sign_out_others(&data).await;
         }
+        let dpop = inner.remember_dpop_key(&data, dpop);
         let session = OAuthSession::from_parts(Arc::clone(inner), data, dpop, Some(server));
         Ok(CompletedAuthorization {
             session,

@@ -7,7 +7,8 @@ mod builder;
 mod callback;
 mod server_request;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use authorize::{AuthorizeOptions, Prompt};
@@ -18,7 +19,8 @@ pub use server_request::Revocation;
 use crate::client_auth::Keyset;
 use crate::client_metadata::{ClientMetadata, LoopbackClient};
 use crate::crypto::Randomness;
-use crate::dpop::NonceCache;
+use crate::crypto::{Es256Key, SignerBackend};
+use crate::dpop::{DpopKey, NonceCache};
 use crate::error::OAuthError;
 use crate::events::{SessionEvent, SessionEventHandler};
 use crate::http::{HttpClient, TargetPolicy};
@@ -92,6 +94,9 @@ pub(crate) struct ClientInner {
     pub(crate) event_handlers: Vec<SessionEventHandler>,
     pub(crate) refresh_jitter_secs: i64,
     pub(crate) request_timeout: Option<std::time::Duration>,
+    /// Parsed DPoP keys by session, so resuming a session (a web app does it on every
+    /// request) does not re-derive its key: that costs more than several proofs.
+    pub(crate) dpop_keys: Mutex<HashMap<String, Arc<DpopKey>>>,
 }
 
 impl std::fmt::Debug for ClientInner {
@@ -102,6 +107,13 @@ impl std::fmt::Debug for ClientInner {
             .field("confidential", &self.keyset.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// How many parsed DPoP keys a client keeps.
+const DPOP_KEY_CACHE_SIZE: usize = 10_000;
+
+fn dpop_cache_key(did: &Did, id: &SessionId) -> String {
+    format!("{did} {}", id.secret())
 }
 
 impl ClientInner {
@@ -117,6 +129,48 @@ impl ClientInner {
             guards.push(shared.lock(&key).await?);
         }
         Ok(guards)
+    }
+
+    /// The session's DPoP key, parsed once and shared by every handle on the session.
+    pub(crate) fn dpop_key(&self, data: &SessionData) -> Result<Arc<DpopKey>, OAuthError> {
+        let id = dpop_cache_key(&data.did, &data.session_id);
+        if let Some(key) = self.cached_dpop_keys().get(&id)
+            && key.key().public_jwk().x == data.dpop_key.x
+        {
+            return Ok(Arc::clone(key));
+        }
+        let key = DpopKey::from_key(Es256Key::from_private_jwk(
+            &data.dpop_key,
+            SignerBackend::default(),
+        )?)?;
+        Ok(self.remember_dpop_key(data, key))
+    }
+
+    /// Caches a key parsed elsewhere (at sign-in) for the session `data`.
+    pub(crate) fn remember_dpop_key(&self, data: &SessionData, key: DpopKey) -> Arc<DpopKey> {
+        let key = Arc::new(key);
+        let mut keys = self.cached_dpop_keys();
+        // A bound, not an LRU: past it the cache starts over, which costs one parse per session.
+        if keys.len() >= DPOP_KEY_CACHE_SIZE {
+            keys.clear();
+        }
+        keys.insert(
+            dpop_cache_key(&data.did, &data.session_id),
+            Arc::clone(&key),
+        );
+        key
+    }
+
+    /// Drops the cached key of a deleted session.
+    pub(crate) fn forget_dpop_key(&self, did: &Did, id: &SessionId) {
+        self.cached_dpop_keys().remove(&dpop_cache_key(did, id));
+    }
+
+    fn cached_dpop_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<DpopKey>>> {
+        // Every update is one insert or remove: a poisoned map is still consistent.
+        self.dpop_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Tells the app's handlers.

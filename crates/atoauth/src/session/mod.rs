@@ -11,7 +11,6 @@ use url::Url;
 
 use crate::client::ClientInner;
 pub use crate::client::Revocation;
-use crate::crypto::{Es256Key, SignerBackend};
 use crate::dpop::{DpopKey, NonceCache};
 use crate::error::{OAuthError, SessionEndCause};
 use crate::events::SessionEvent;
@@ -31,7 +30,7 @@ struct SessionInner {
     client: Arc<ClientInner>,
     did: Did,
     id: SessionId,
-    dpop: DpopKey,
+    dpop: Arc<DpopKey>,
     nonces: NonceCache,
     data: RwLock<SessionData>,
     server: tokio::sync::Mutex<Option<Arc<AuthorizationServerMetadata>>>,
@@ -50,7 +49,7 @@ impl OAuthSession {
     pub(crate) fn from_parts(
         client: Arc<ClientInner>,
         data: SessionData,
-        dpop: DpopKey,
+        dpop: Arc<DpopKey>,
         server: Option<Arc<AuthorizationServerMetadata>>,
     ) -> Self {
         Self {
@@ -84,6 +83,7 @@ impl OAuthSession {
         };
         if let Some(cause) = cause {
             client.sessions.delete(&data.did, &data.session_id).await?;
+            client.forget_dpop_key(&data.did, &data.session_id);
             client.emit(&SessionEvent::Deleted {
                 did: data.did.clone(),
                 session_id: data.session_id.clone(),
@@ -94,8 +94,7 @@ impl OAuthSession {
                 cause,
             });
         }
-        let key = Es256Key::from_private_jwk(&data.dpop_key, SignerBackend::default())?;
-        let dpop = DpopKey::from_key(key)?;
+        let dpop = client.dpop_key(&data)?;
         Ok(Self::from_parts(client, data, dpop, None))
     }
 
@@ -105,6 +104,11 @@ impl OAuthSession {
             .data
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current access token, without copying the whole record (every request reads it).
+    fn access_token(&self) -> crate::secret::AccessToken {
+        self.data().access_token.clone()
     }
 
     fn replace_data(&self, data: SessionData) {
@@ -217,18 +221,19 @@ impl OAuthSession {
                         token,
                         hint,
                         &data.auth,
-                        (&self.inner.dpop, &self.inner.nonces),
+                        (self.inner.dpop.as_ref(), &self.inner.nonces),
                     )
                     .await
             }
             Err(error) => Revocation::Failed(error.to_string()),
         };
         let client = &self.inner.client;
-        if client
+        let deleted = client
             .sessions
             .delete(&self.inner.did, &self.inner.id)
-            .await?
-        {
+            .await?;
+        client.forget_dpop_key(&self.inner.did, &self.inner.id);
+        if deleted {
             client.emit(&SessionEvent::Deleted {
                 did: self.inner.did.clone(),
                 session_id: self.inner.id.clone(),

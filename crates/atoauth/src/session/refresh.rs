@@ -201,7 +201,7 @@ impl OAuthSession {
                     &server.token_endpoint,
                     &params,
                     &stored.auth,
-                    (&self.inner.dpop, &self.inner.nonces),
+                    (self.inner.dpop.as_ref(), &self.inner.nonces),
                     Some(&self.inner.did),
                 )
                 .await;
@@ -246,7 +246,7 @@ impl OAuthSession {
                 token.secret(),
                 "access_token",
                 &data.auth,
-                (&self.inner.dpop, &self.inner.nonces),
+                (self.inner.dpop.as_ref(), &self.inner.nonces),
             )
             .await;
     }
@@ -254,6 +254,7 @@ impl OAuthSession {
     /// Deletes the session, tells the app, and returns the error that explains why.
     pub(super) async fn end(&self, cause: SessionEndCause) -> OAuthError {
         let client = &self.inner.client;
+        client.forget_dpop_key(&self.inner.did, &self.inner.id);
         match client
             .sessions
             .delete(&self.inner.did, &self.inner.id)

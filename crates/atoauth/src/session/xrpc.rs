@@ -58,11 +58,11 @@ impl OAuthSession {
         };
         let mut refreshed = false;
         loop {
-            let token = self.snapshot().access_token;
+            let token = self.access_token();
             let response = self
                 .inner
                 .client
-                .dpop_sender(&self.inner.dpop, &self.inner.nonces)
+                .dpop_sender(self.inner.dpop.as_ref(), &self.inner.nonces)
                 .send(Server::Resource, &request, Some(token.secret()))
                 .await?;
             if !is_invalid_token(&response) {
