@@ -108,52 +108,45 @@ impl SqliteStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        if found < 1 {
-            for statement in [
-                format!(
+        // Each version's statements, `{p}` standing for the table prefix.
+        let steps: [(i64, &[&str]); 3] = [
+            (
+                1,
+                &[
                     "CREATE TABLE IF NOT EXISTS {p}oauth_states (state TEXT PRIMARY KEY, \
-                     value TEXT NOT NULL, expires_at INTEGER NOT NULL)"
-                ),
-                format!(
-                    "CREATE INDEX IF NOT EXISTS {p}oauth_states_expiry ON {p}oauth_states (expires_at)"
-                ),
-                format!(
+                     value TEXT NOT NULL, expires_at INTEGER NOT NULL)",
+                    "CREATE INDEX IF NOT EXISTS {p}oauth_states_expiry ON {p}oauth_states (expires_at)",
                     "CREATE TABLE IF NOT EXISTS {p}oauth_sessions (did TEXT NOT NULL, \
                      session_id TEXT NOT NULL, value TEXT NOT NULL, updated_at INTEGER NOT NULL, \
-                     PRIMARY KEY (did, session_id))"
-                ),
-                format!("INSERT INTO {p}oauth_schema (version) VALUES (1)"),
-            ] {
-                sqlx::query(AssertSqlSafe(statement))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        if found < 2 {
-            for statement in [
-                format!(
+                     PRIMARY KEY (did, session_id))",
+                ],
+            ),
+            (
+                2,
+                &[
                     "CREATE TABLE IF NOT EXISTS {p}oauth_browser_sessions (key TEXT PRIMARY KEY, \
-                     value TEXT NOT NULL, expires_at INTEGER NOT NULL)"
-                ),
-                format!("INSERT INTO {p}oauth_schema (version) VALUES (2)"),
-            ] {
-                sqlx::query(AssertSqlSafe(statement))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        if found < 3 {
-            for statement in [
-                format!(
+                   value TEXT NOT NULL, expires_at INTEGER NOT NULL)",
+                ],
+            ),
+            (
+                3,
+                &[
                     "CREATE TABLE IF NOT EXISTS {p}oauth_locks (key TEXT PRIMARY KEY, \
-                     owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL)"
-                ),
-                format!("INSERT INTO {p}oauth_schema (version) VALUES (3)"),
-            ] {
-                sqlx::query(AssertSqlSafe(statement))
+                   owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL)",
+                ],
+            ),
+        ];
+        for (version, statements) in steps.into_iter().filter(|(v, _)| *v > found) {
+            for statement in statements {
+                sqlx::query(AssertSqlSafe(statement.replace("{p}", p)))
                     .execute(&mut *tx)
                     .await?;
             }
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {p}oauth_schema (version) VALUES ({version})"
+            )))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
