@@ -77,7 +77,10 @@ pub(crate) async fn forward(
         Some(query) if !query.is_empty() => format!("/xrpc/{nsid}?{query}"),
         _ => format!("/xrpc/{nsid}"),
     };
-    match session.send(method, &path, forwarded, body.to_vec()).await {
+    match session
+        .send(method, &path, forwarded, Vec::from(body))
+        .await
+    {
         Ok(response) => {
             let (parts, body) = response.into_parts();
             let mut reply = (parts.status, body).into_response();
