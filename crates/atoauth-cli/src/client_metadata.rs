@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use atoauth::client_metadata::{
-    ApplicationType, ClientMetadata, LoopbackClient, ValidationOptions, check_client_metadata,
-    is_loopback_client_id,
+    ApplicationType, ClientMetadata, LoopbackClient, MAX_CLIENT_METADATA_BYTES, ValidationOptions,
+    check_client_metadata, check_jwks_document, is_loopback_client_id,
 };
 use atoauth::http::{FetchLimits, HardenedClient, HttpClient};
 use atoauth::rules::Violation;
@@ -33,14 +33,19 @@ enum ClientMetadataCommand {
 /// Check a client metadata document (a file, an https URL, or a loopback client_id)
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  atoauth client-metadata validate ./oauth-client-metadata.json\n  atoauth client-metadata validate https://app.example.com/oauth-client-metadata.json\n  atoauth client-metadata validate 'http://localhost?scope=atproto'\n\n\
-A file is checked offline (a jwks_uri is never fetched). A URL is fetched through the hardened\n\
-HTTP path, and its client_id must equal the URL. Exit 0 when valid, 1 otherwise.\n\
---json prints {\"source\", \"kind\" (document|loopback), \"valid\", \"violations\": [{\"rule\", \"message\"}]}."
+    after_help = "Examples:\n  atoauth client-metadata validate ./oauth-client-metadata.json\n  atoauth client-metadata validate ./oauth-client-metadata.json --client-id https://app.example.com/oauth-client-metadata.json\n  atoauth client-metadata validate https://app.example.com/oauth-client-metadata.json\n  atoauth client-metadata validate 'http://localhost?scope=atproto'\n\n\
+A file is checked offline (a jwks_uri is never fetched); --client-id checks that it is the document\n\
+served at that URL. A URL is fetched through the hardened HTTP path, its client_id must equal the\n\
+URL, and a jwks_uri is fetched too. Errors are what the official authorization server refuses (or a\n\
+rule forbids); warnings (B6.3) work but are not recommended. Exit 0 without errors, 1 otherwise.\n\
+--json prints {\"source\", \"kind\" (document|loopback), \"valid\", \"violations\": [{\"rule\", \"message\", \"severity\"}]}."
 )]
 struct ValidateArgs {
     /// A file path, an https URL, or an http://localhost… client_id
     source: String,
+    /// The URL a file will be served at: its client_id must equal it (B5.1)
+    #[arg(long, value_name = "HTTPS URL")]
+    client_id: Option<String>,
 }
 
 /// Write a valid client metadata document from a few flags
@@ -109,24 +114,33 @@ async fn validate(config: &Config, args: ValidateArgs) -> anyhow::Result<ExitCod
             Err(violations) => ("loopback", violations.0, String::new()),
         }
     } else {
-        let (document, fetched_from) =
-            if source.starts_with("https://") || source.starts_with("http://") {
-                (fetch(config, &source).await?, Some(source.clone()))
-            } else {
-                let text = std::fs::read_to_string(&source)
-                    .with_context(|| format!("cannot read {source}"))?;
-                let document = serde_json::from_str::<Value>(&text)
-                    .with_context(|| format!("[B4] {source} is not JSON"))?;
-                (document, None)
-            };
-        let options = ValidationOptions {
-            fetched_from,
-            ..ValidationOptions::default()
+        let fetched = source.starts_with("https://") || source.starts_with("http://");
+        let document = if fetched {
+            fetch(config, &source).await?
+        } else {
+            read_document(&source)?
         };
-        let violations = check_client_metadata(&document, &options);
+        let options = ValidationOptions {
+            fetched_from: if fetched {
+                Some(source.clone())
+            } else {
+                args.client_id.clone()
+            },
+            // --insecure-dev: a port in client_id, which the official server accepts (B1).
+            insecure_allow_client_id_port: config.insecure_dev,
+        };
+        let mut violations = check_client_metadata(&document, &options);
+        if fetched
+            && document["token_endpoint_auth_method"] == "private_key_jwt"
+            && let Some(jwks_uri) = document["jwks_uri"].as_str()
+        {
+            violations.extend(published_keys(config, jwks_uri).await);
+        }
         ("document", violations, describe(&document))
     };
-    let valid = violations.is_empty();
+    let errors = violations.iter().filter(|v| v.is_error()).count();
+    let warnings = violations.len() - errors;
+    let valid = errors == 0;
     if config.json {
         let report = json!({
             "source": source,
@@ -135,12 +149,18 @@ async fn validate(config: &Config, args: ValidateArgs) -> anyhow::Result<ExitCod
             "violations": violations,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if valid {
-        println!("✓ {source}: valid — {summary}");
     } else {
-        println!("✗ {source}: {} rule(s) broken", violations.len());
-        for Violation { rule, message } in &violations {
-            println!("  [{rule}] {message}");
+        if valid {
+            println!("✓ {source}: valid — {summary}");
+        } else {
+            println!("✗ {source}: {errors} error(s), {warnings} warning(s)");
+        }
+        // Errors first: they are what stops a sign-in.
+        for violation in violations.iter().filter(|v| v.is_error()) {
+            println!("  [{}] {}", violation.rule, violation.message);
+        }
+        for violation in violations.iter().filter(|v| !v.is_error()) {
+            println!("  [{}] warning: {}", violation.rule, violation.message);
         }
     }
     Ok(if valid {
@@ -148,6 +168,29 @@ async fn validate(config: &Config, args: ValidateArgs) -> anyhow::Result<ExitCod
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A document file, within the size the authorization server reads (B6.1).
+fn read_document(path: &str) -> anyhow::Result<Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+    if bytes.len() > MAX_CLIENT_METADATA_BYTES {
+        bail!(
+            "[B6.1] {path} is {} bytes; the authorization server reads at most {MAX_CLIENT_METADATA_BYTES}",
+            bytes.len()
+        );
+    }
+    serde_json::from_slice(&bytes).with_context(|| format!("[B4] {path} is not JSON"))
+}
+
+/// B5.10/J1: the keys at `jwks_uri`, fetched as the authorization server fetches them.
+async fn published_keys(config: &Config, jwks_uri: &str) -> Vec<Violation> {
+    match fetch(config, jwks_uri).await {
+        Ok(jwks) => check_jwks_document(&jwks),
+        Err(error) => vec![Violation::error(
+            "B5.10",
+            format!("the JWKS at {jwks_uri} cannot be used: {error:#}"),
+        )],
+    }
 }
 
 fn describe(document: &Value) -> String {
@@ -170,7 +213,7 @@ pub(crate) async fn fetch(config: &Config, url: &str) -> anyhow::Result<Value> {
         .header(http::header::ACCEPT, "application/json")
         .body(Vec::new())
         .with_context(|| format!("{url:?} is not a URL"))?;
-    FetchLimits::METADATA.apply(&mut request);
+    FetchLimits::CLIENT_METADATA.apply(&mut request);
     let response = http
         .send(request)
         .await

@@ -146,8 +146,8 @@ async fn build_client(
             .private_key_jwt_with_jwks(keys.public_jwks());
         let mut builder = builder;
         if config.insecure_dev {
-            metadata = metadata.insecure_allow_local_client_host();
-            builder = builder.insecure_allow_local_client_host();
+            metadata = metadata.insecure_allow_client_id_port();
+            builder = builder.insecure_allow_client_id_port();
         }
         let metadata = metadata.build()?;
         let document = metadata.to_json();

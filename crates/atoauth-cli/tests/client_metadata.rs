@@ -165,6 +165,65 @@ async fn a_url_is_fetched_and_its_client_id_must_match() {
     assert_eq!(server.request_count(), 1);
 }
 
+#[tokio::test]
+async fn a_url_s_jwks_uri_is_fetched_and_needs_a_usable_key() {
+    // B5.10/J1: the published JWKS holds only a private key, which the server ignores.
+    let leaked = atoauth::crypto::Es256Key::from_secret_bytes(
+        &[7; 32],
+        atoauth::crypto::SignerBackend::P256,
+    )
+    .unwrap()
+    .with_kid("k1")
+    .to_private_jwk();
+    let server = TestServer::start(move |request| {
+        if request.target.ends_with("jwks.json") {
+            return Reply::json(&json!({ "keys": [leaked] }));
+        }
+        let host = request.headers.get("host").cloned().unwrap_or_default();
+        Reply::json(&json!({
+            "client_id": format!("http://{host}/metadata.json"),
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256",
+            "jwks_uri": format!("http://{host}/jwks.json"),
+        }))
+    })
+    .await;
+    let url = format!("{}metadata.json", server.url());
+    let output = tokio::task::spawn_blocking(move || {
+        atoauth()
+            .args([
+                "--insecure-dev",
+                "client-metadata",
+                "validate",
+                &url,
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(server.request_count(), 2, "the document, then its jwks_uri");
+    let report = json(&output);
+    let found: Vec<&str> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        found.iter().any(|m| m.contains("private or secret part")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("no key that can verify ES256")),
+        "{found:?}"
+    );
+}
+
 #[test]
 fn new_documents_validate_and_keygen_keys_configure_a_confidential_client() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,4 +299,60 @@ fn new_documents_validate_and_keygen_keys_configure_a_confidential_client() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("[B1]"), "{}", stderr(&output));
     assert!(!bad.exists());
+}
+
+#[test]
+fn warnings_alone_pass_and_client_id_pins_the_served_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut document: Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata("statusphere-client-metadata.json")).unwrap(),
+    )
+    .unwrap();
+    let redirect = document["redirect_uris"][0].clone();
+    document["redirect_uris"] = json!([redirect, redirect]);
+    let path = dir.path().join("warned.json");
+    std::fs::write(&path, document.to_string()).unwrap();
+    let path = path.to_str().unwrap();
+
+    // B6.3: a duplicate redirect URI is a warning; the exit code stays 0.
+    let output = validate(path);
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("[B6.3] warning:"),
+        "{}",
+        stdout(&output)
+    );
+    let output = atoauth()
+        .args(["client-metadata", "validate", path, "--json"])
+        .output()
+        .unwrap();
+    let report = json(&output);
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["violations"][0]["severity"], "warning");
+
+    // --client-id: the document must be the one served at that URL (B5.1), without fetching.
+    let client_id = document["client_id"].as_str().unwrap();
+    let output = atoauth()
+        .args([
+            "client-metadata",
+            "validate",
+            path,
+            "--client-id",
+            client_id,
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stdout(&output));
+    let output = atoauth()
+        .args([
+            "client-metadata",
+            "validate",
+            path,
+            "--client-id",
+            "https://elsewhere.example.com/oauth-client-metadata.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("[B5.1]"), "{}", stdout(&output));
 }

@@ -5,6 +5,7 @@
 //!   consents.
 //! - [`TestServer`]: a scripted HTTP server on 127.0.0.1 for hostile answers.
 //! - [`TestDns`]: a DNS server on 127.0.0.1 that answers TXT queries from a table.
+//! - [`oracle::ask`]: the official PDS's own code (its npm packages) as a differential oracle.
 //!
 //! # Lints
 //! This crate runs only inside tests. It may `expect` and `panic!` where a fixture cannot be set
@@ -17,6 +18,7 @@ pub mod conformance;
 mod dns;
 mod faults;
 pub mod fixtures;
+pub mod oracle;
 mod pds;
 mod recording;
 mod server;
@@ -25,7 +27,9 @@ pub mod storm;
 
 pub use dns::TestDns;
 pub use faults::{Fault, FaultyHttp, FaultyStore, Gate, expire_session};
-pub use pds::{Account, AuthorizeError, Consent, Pds, Ready, http_client, interop_dir, pds};
+pub use pds::{
+    Account, AuthorizeError, Consent, Pds, Ready, http_client, install_interop, interop_dir, pds,
+};
 pub use recording::{Exchange, RecordingHttp};
 pub use reqwest;
 pub use server::{Reply, SeenRequest, TestServer};

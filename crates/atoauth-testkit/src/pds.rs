@@ -319,7 +319,11 @@ pub fn interop_dir() -> PathBuf {
     )
 }
 
-fn start() -> Pds {
+/// Installs `interop/pds` (once; later calls return at once) and returns its directory.
+///
+/// # Panics
+/// When the installation fails.
+pub fn install_interop() -> PathBuf {
     let dir = interop_dir();
     let install = Command::new("bash")
         .arg(dir.join("setup.sh"))
@@ -327,6 +331,11 @@ fn start() -> Pds {
         .status()
         .expect("bash runs interop/pds/setup.sh");
     assert!(install.success(), "interop/pds/setup.sh failed: {install}");
+    dir
+}
+
+fn start() -> Pds {
+    let dir = install_interop();
 
     let log = log_path();
     let log_file = std::fs::File::create(&log).expect("the harness log file can be created");

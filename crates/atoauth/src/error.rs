@@ -7,7 +7,7 @@ use crate::http::HttpError;
 use crate::identity::IdentityError;
 use crate::metadata::MetadataError;
 use crate::rules::Violations;
-use crate::scope::Permission;
+use crate::scope::{Permission, ScopeError};
 use crate::store::StoreError;
 
 /// Which authorization-server endpoint answered.
@@ -107,6 +107,10 @@ pub enum OAuthError {
     /// The client configuration is unusable (B10, J1, D1, G2).
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// A requested scope token the authorization server would drop or fail on (permission
+    /// spec §9.45–47); nothing was sent.
+    #[error("[G2] {0}; nothing was sent, since the authorization server would drop or fail on it")]
+    InvalidScope(ScopeError),
     /// The client metadata breaks rules (B10).
     #[error("invalid client metadata: {0}")]
     ClientMetadata(Violations),

@@ -3,6 +3,17 @@
 
 use std::fmt;
 
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The document or configuration does not work: the server refuses it, or a rule forbids it.
+    #[default]
+    Error,
+    /// It works, but is not recommended (client requirements B6.3).
+    Warning,
+}
+
 /// One broken rule.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
@@ -10,6 +21,8 @@ pub struct Violation {
     pub rule: &'static str,
     /// What is wrong, in one line.
     pub message: String,
+    /// An error, or only a warning.
+    pub severity: Severity,
 }
 
 impl Violation {
@@ -17,13 +30,36 @@ impl Violation {
         Self {
             rule,
             message: message.into(),
+            severity: Severity::Error,
         }
+    }
+
+    /// An error-level finding of `rule`.
+    pub fn error(rule: &'static str, message: impl Into<String>) -> Self {
+        Self::new(rule, message)
+    }
+
+    /// A warning-level finding of `rule`.
+    pub fn warning(rule: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::new(rule, message)
+        }
+    }
+
+    /// Whether this is an error (not only a warning).
+    #[must_use]
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] {}", self.rule, self.message)
+        match self.severity {
+            Severity::Error => write!(f, "[{}] {}", self.rule, self.message),
+            Severity::Warning => write!(f, "[{}] warning: {}", self.rule, self.message),
+        }
     }
 }
 
@@ -71,5 +107,9 @@ impl Checker {
 
     pub(crate) fn fail(&mut self, rule: &'static str, message: impl Into<String>) {
         self.0.push(Violation::new(rule, message));
+    }
+
+    pub(crate) fn warn(&mut self, rule: &'static str, message: impl Into<String>) {
+        self.0.push(Violation::warning(rule, message));
     }
 }

@@ -57,7 +57,7 @@ fn client_with_events(
         .metadata(metadata)
         .keyset(keys)
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-        .insecure_allow_local_client_host()
+        .insecure_allow_client_id_port()
         .http_client(Arc::new(http.clone()))
         .identity_resolver(resolver)
         .session_store(store)
@@ -76,12 +76,12 @@ fn recording() -> RecordingHttp {
 }
 
 #[test]
-fn b1_b2_the_harness_client_host_is_refused_without_the_insecure_relaxation() {
+fn b1_the_harness_client_host_is_refused_without_the_insecure_relaxation() {
     let keys = keyset(&["k1"]);
     let violations = metadata("strict", &keys).build().unwrap_err();
     let rules: Vec<_> = violations.0.iter().map(|v| v.rule).collect();
-    assert!(rules.contains(&"B1"), "a port: {rules:?}");
-    assert!(rules.contains(&"B2"), "a local .internal host: {rules:?}");
+    // Only the port: the official server accepts .internal hosts (B6.2).
+    assert_eq!(rules, ["B1"], "a port: {rules:?}");
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn private_key_jwt_on_par_token_refresh_and_revocation() {
     let pds = pds();
     let keys = keyset(&["2026-11-a"]);
     let document = metadata("confidential-1", &keys)
-        .insecure_allow_local_client_host()
+        .insecure_allow_client_id_port()
         .build()
         .unwrap();
     let url = pds
@@ -148,7 +148,7 @@ async fn j6_a_session_whose_key_was_removed_ends_with_a_typed_cause() {
     let pds = pds();
     let keys = keyset(&["old", "other"]);
     let document = metadata("confidential-2", &keys)
-        .insecure_allow_local_client_host()
+        .insecure_allow_client_id_port()
         .build()
         .unwrap();
     pds.register_client_metadata("confidential-2/client-metadata.json", &document.to_json())

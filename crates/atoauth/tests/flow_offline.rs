@@ -326,6 +326,35 @@ async fn g2_g5_i1_par_carries_every_option_and_the_redirect_only_client_id_and_r
 }
 
 #[tokio::test]
+async fn scope_tokens_the_pds_would_drop_or_fail_on_are_refused_before_any_request() {
+    // Permission spec §9.45–47: a malformed escape makes the official PDS answer HTTP 500; the
+    // others it drops silently, so the user would consent to less than the app asked for.
+    let setup = setup();
+    for token in [
+        "repo:%",
+        "repo:%E0%A4%A",
+        "repo:?collection=*",
+        "rpc:a.b.c?aud=did:key:zabc%23svc",
+        "blob:image/x\"y",
+        "foo:bar",
+    ] {
+        let error = setup
+            .client
+            .start_authorization(
+                "alice.example.com",
+                AuthorizeOptions::default().scope(format!("atproto {token}")),
+            )
+            .await
+            .unwrap_err();
+        match error {
+            OAuthError::InvalidScope(invalid) => assert_eq!(invalid.token, token),
+            other => panic!("{token}: {other}"),
+        }
+    }
+    assert!(setup.world.lock().unwrap().seen.is_empty());
+}
+
+#[tokio::test]
 async fn d1_g2_undeclared_redirects_and_scopes_are_refused_before_any_request() {
     let setup = setup();
     for options in [

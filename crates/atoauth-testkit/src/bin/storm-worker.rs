@@ -135,7 +135,14 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
         match task.await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
-                eprintln!("call failed: {error}");
+                // The whole cause chain: a transport failure says which step broke.
+                let mut causes = String::new();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    causes.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                eprintln!("call failed: {error}{causes}");
                 failed += 1;
             }
             Err(error) => {

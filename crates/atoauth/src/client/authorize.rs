@@ -12,6 +12,7 @@ use crate::dpop::DpopKey;
 use crate::error::{Endpoint, OAuthError};
 use crate::metadata::Discovered;
 use crate::pkce::Pkce;
+use crate::scope::Permission;
 use crate::secret::State;
 use crate::store::PendingAuthorization;
 use crate::syntax::{AtIdentifier, Did};
@@ -240,6 +241,10 @@ impl OAuthClient {
         let declared = self.inner.declared_scope();
         let scope = requested.unwrap_or(declared);
         let tokens: Vec<&str> = scope.split_whitespace().collect();
+        // §9.45–47: never send a token the PDS would silently drop or answer with HTTP 500.
+        if let Some(error) = tokens.iter().find_map(|t| Permission::parse(t).err()) {
+            return Err(OAuthError::InvalidScope(error));
+        }
         if !tokens.contains(&"atproto") {
             return Err(OAuthError::Config(format!(
                 "[G2] the requested scope {scope:?} must include \"atproto\""

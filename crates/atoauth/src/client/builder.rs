@@ -41,7 +41,7 @@ pub struct OAuthClientBuilder {
     accept_missing_nonce: bool,
     refresh_margin_secs: Option<i64>,
     replace_sessions: bool,
-    local_client_host: bool,
+    client_id_port: bool,
     shared_lock: Option<Arc<dyn RefreshLock>>,
     event_handlers: Vec<SessionEventHandler>,
     no_skew_correction: bool,
@@ -188,10 +188,10 @@ impl OAuthClientBuilder {
         self
     }
 
-    /// Accept a port and a local host name (`.internal`, `.test`) in the client metadata's
-    /// `client_id` and redirect URIs (B1, B2, D5). Only for a client host on a test machine.
-    pub fn insecure_allow_local_client_host(mut self) -> Self {
-        self.local_client_host = true;
+    /// Accept a port in the client metadata's `client_id` (B1: the spec forbids it; the
+    /// official authorization server accepts it). Only for a client host on a test machine.
+    pub fn insecure_allow_client_id_port(mut self) -> Self {
+        self.client_id_port = true;
         self
     }
 
@@ -215,11 +215,16 @@ impl OAuthClientBuilder {
             ClientKind::Published(metadata) => {
                 let options = ValidationOptions {
                     fetched_from: None,
-                    insecure_allow_local_client_host: self.local_client_host,
+                    insecure_allow_client_id_port: self.client_id_port,
                 };
-                let violations = metadata.check(&options);
-                if !violations.is_empty() {
-                    return Err(OAuthError::ClientMetadata(Violations(violations)));
+                // B10: errors stop the client; warnings (B6.3) do not.
+                let errors: Vec<_> = metadata
+                    .check(&options)
+                    .into_iter()
+                    .filter(|v| v.is_error())
+                    .collect();
+                if !errors.is_empty() {
+                    return Err(OAuthError::ClientMetadata(Violations(errors)));
                 }
                 check_keys(metadata, self.keyset.as_ref())?;
                 metadata.client_id.clone()

@@ -2,16 +2,19 @@
 //! `client_id`, a builder that produces valid ones, the validator that checks any document, and
 //! the `http://localhost` development client.
 
+mod jwks;
 mod loopback;
+mod members;
 mod redirect;
 mod validate;
 
+pub use jwks::check_jwks_document;
 pub use loopback::{
     DEFAULT_LOOPBACK_REDIRECTS, LoopbackClient, is_loopback_client_id, redirect_matches,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-pub use validate::{ValidationOptions, check_client_metadata, check_jwks_document};
+pub use validate::{MAX_CLIENT_METADATA_BYTES, ValidationOptions, check_client_metadata};
 
 use crate::crypto::JwkSet;
 use crate::rules::{Violation, Violations};
@@ -114,7 +117,7 @@ impl ClientMetadata {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    /// Every violation of sections B and D (B10).
+    /// Every finding of sections B and D (B10): errors and warnings.
     #[must_use]
     pub fn check(&self, options: &ValidationOptions) -> Vec<Violation> {
         check_client_metadata(&self.to_json(), options)
@@ -197,23 +200,28 @@ impl ClientMetadataBuilder {
         self
     }
 
-    /// Accepts a port and a local host name in `client_id` and redirect URIs: only for a client
-    /// host on a test machine (the reference AS refuses these, B1/B2).
-    pub fn insecure_allow_local_client_host(mut self) -> Self {
-        self.options.insecure_allow_local_client_host = true;
+    /// Accepts a port in `client_id`: only for a client host on a test machine (the spec
+    /// forbids it, B1; the official authorization server accepts it).
+    pub fn insecure_allow_client_id_port(mut self) -> Self {
+        self.options.insecure_allow_client_id_port = true;
         self
     }
 
-    /// The document, if it breaks no rule.
+    /// The document, if it has no error (warnings do not stop it).
     ///
     /// # Errors
-    /// Every violation, each with its rule id.
+    /// Every error, each with its rule id.
     pub fn build(self) -> Result<ClientMetadata, Violations> {
-        let violations = self.metadata.check(&self.options);
-        if violations.is_empty() {
+        let errors: Vec<Violation> = self
+            .metadata
+            .check(&self.options)
+            .into_iter()
+            .filter(Violation::is_error)
+            .collect();
+        if errors.is_empty() {
             Ok(self.metadata)
         } else {
-            Err(Violations(violations))
+            Err(Violations(errors))
         }
     }
 }

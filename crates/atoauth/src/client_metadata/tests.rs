@@ -11,9 +11,11 @@ fn testdata(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The rule ids of the errors (warnings aside).
 fn rules(document: &Value) -> Vec<&'static str> {
     let mut rules: Vec<_> = check_client_metadata(document, &ValidationOptions::default())
         .into_iter()
+        .filter(Violation::is_error)
         .map(|v| v.rule)
         .collect();
     rules.sort_unstable();
@@ -80,8 +82,20 @@ fn b_rules_each_reported_with_its_id() {
             json!("https://app.example.com/a/../m.json"),
             "B2",
         ),
-        ("client_id", json!("https://clients.internal/m.json"), "B2"),
-        ("application_type", json!("desktop"), "B5.2"),
+        ("client_id", json!("https://clients.test/m.json"), "B2"),
+        ("client_id", json!("https://App.example.com/m.json"), "B6.2"),
+        ("client_id", json!("HTTPS://app.example.com/m.json"), "B6.2"),
+        (
+            "client_id",
+            json!(" https://app.example.com/m.json"),
+            "B6.2",
+        ),
+        (
+            "client_id",
+            json!("https://app.example.com:443/m.json"),
+            "B6.2",
+        ),
+        ("application_type", json!("desktop"), "B6.1"),
         ("grant_types", json!(["refresh_token"]), "B5.3"),
         (
             "grant_types",
@@ -103,7 +117,7 @@ fn b_rules_each_reported_with_its_id() {
             json!("client_secret_basic"),
             "B5.7",
         ),
-        ("token_endpoint_auth_signing_alg", json!("RS256"), "B5.8"),
+        ("token_endpoint_auth_signing_alg", json!("none"), "B5.8"),
         ("dpop_bound_access_tokens", json!(false), "B5.9"),
         ("jwks", Value::Null, "B5.10"),
         (
@@ -159,7 +173,11 @@ fn j1_jwks_keys_need_unique_kids_an_es256_key_and_no_private_part() {
     let mut document = web();
     let jwk = key.with_kid("k").to_private_jwk();
     document["jwks"] = json!({"keys": [jwk]});
-    assert_eq!(rules(&document), ["B5.10"]);
+    assert_eq!(
+        rules(&document),
+        ["B5.10", "J1"],
+        "published, and so not usable either"
+    );
     let mut document = web();
     let mut twice = public_jwks();
     twice.keys.push(twice.keys[0].clone());
@@ -202,10 +220,21 @@ fn d_rules_for_redirect_uris() {
         rules(&document)
     };
     assert!(web_with("https://app.example.com:8443/cb").is_empty());
-    assert_eq!(web_with("https://app.example.com:443/cb"), ["D2"]);
+    assert!(
+        web_with("https://app.example.com:443/cb").is_empty(),
+        "a warning only"
+    );
     assert_eq!(web_with("http://127.0.0.1/cb"), ["D5"]);
     assert_eq!(web_with("com.example.app:/cb"), ["D3"]);
-    assert_eq!(web_with("https://intranet/cb"), ["D5"]);
+    assert_eq!(web_with("https://intranet/cb"), ["B6.2"]);
+    assert_eq!(web_with("https://app.test/cb"), ["D5"]);
+    assert_eq!(web_with("https://127.0.0.1:8443/cb"), ["B6.2"]);
+    assert!(
+        web_with("https://App.example.com/cb").is_empty(),
+        "accepted, with a warning"
+    );
+    assert_eq!(web_with("HTTPS://app.example.com/cb"), ["B6.2"]);
+    assert_eq!(web_with(" https://app.example.com/cb"), ["B6.2"]);
     assert_eq!(web_with("https://u:p@app.example.com/cb"), ["D5"]);
 }
 
@@ -229,11 +258,11 @@ fn builder_produces_valid_documents_and_refuses_bad_ones() {
         .build()
         .unwrap_err();
     let found: Vec<_> = error.0.iter().map(|v| v.rule).collect();
-    assert!(found.contains(&"B1") && found.contains(&"B2"), "{found:?}");
+    assert_eq!(found, ["B1"], "only the port: .internal is accepted (B6.2)");
 
     ClientMetadata::builder("https://clients.atoauth-interop.internal:4443/c.json")
         .redirect_uri("https://clients.atoauth-interop.internal:4443/cb")
-        .insecure_allow_local_client_host()
+        .insecure_allow_client_id_port()
         .build()
         .unwrap();
 }
@@ -249,4 +278,77 @@ fn b5_1_client_id_must_equal_the_fetched_url() {
         violations.iter().any(|v| v.rule == "B5.1"),
         "{violations:?}"
     );
+}
+
+#[test]
+fn b6_1_every_registered_member_has_its_type_and_null_is_not_absent() {
+    for (field, value) in [
+        ("client_name", json!(42)),
+        ("jwks", Value::Null),
+        ("application_type", Value::Null),
+        ("contacts", json!(["not an email"])),
+        ("contacts", json!("dev@app.example.com")),
+        ("require_auth_time", json!("yes")),
+        ("tos_uri", json!(["https://app.example.com/tos"])),
+        ("response_types", json!(["code", "codes"])),
+        ("scope", json!("atproto  transition:generic")),
+        ("scope", json!("atproto transition:generic ")),
+    ] {
+        let mut document = web();
+        document[field] = value.clone();
+        assert!(
+            rules(&document).contains(&"B6.1"),
+            "{field} = {value}: {:?}",
+            rules(&document)
+        );
+    }
+}
+
+#[test]
+fn what_the_official_server_accepts_is_not_an_error() {
+    let mut document = web();
+    document["client_uri"] = document["client_id"].clone();
+    document["tls_client_certificate_bound_access_tokens"] = json!(false);
+    document["authorization_details_types"] = json!([]);
+    document["contacts"] = json!(["dev@app.example.com"]);
+    document["require_auth_time"] = json!(false);
+    assert_eq!(rules(&document), Vec::<&str>::new());
+    for host in ["clients.atoauth-interop.internal", "app.in-addr.arpa"] {
+        let mut document = web();
+        document["client_id"] = json!(format!("https://{host}/m.json"));
+        document["redirect_uris"] = json!([format!("https://{host}/cb")]);
+        document.as_object_mut().unwrap().remove("client_uri");
+        assert_eq!(rules(&document), Vec::<&str>::new(), "{host}");
+    }
+}
+
+#[test]
+fn b6_3_findings_are_warnings() {
+    let warnings = |document: &Value| -> Vec<&'static str> {
+        check_client_metadata(document, &ValidationOptions::default())
+            .into_iter()
+            .filter(|v| !v.is_error())
+            .map(|v| v.rule)
+            .collect()
+    };
+    let mut document = web();
+    document["response_types"] = json!(["code", "code"]);
+    document["redirect_uris"] = json!([
+        "https://app.example.com/cb#x",
+        "https://app.example.com/cb#x"
+    ]);
+    document["grant_types"] = json!(["authorization_code"]);
+    assert_eq!(rules(&document), Vec::<&str>::new());
+    assert_eq!(
+        warnings(&document),
+        ["B6.3", "B6.3", "B6.3", "B6.3", "B6.3"]
+    );
+    let mut document = web();
+    document["token_endpoint_auth_signing_alg"] = json!("ES384");
+    assert_eq!(rules(&document), Vec::<&str>::new());
+    assert_eq!(warnings(&document), ["B6.3"]);
+    let mut document = web();
+    document["redirect_uris"] = json!(["https://bücher.example.com/cb"]);
+    assert_eq!(rules(&document), Vec::<&str>::new());
+    assert_eq!(warnings(&document), ["B6.3"]);
 }

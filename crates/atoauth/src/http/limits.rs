@@ -20,6 +20,13 @@ impl FetchLimits {
         redirects: 0,
         timeout: Duration::from_secs(10),
     };
+    /// A client metadata document or a client's JWKS: the 512 KiB the official authorization
+    /// server reads (B6.1), no redirects (B4), 10 s.
+    pub const CLIENT_METADATA: Self = Self {
+        max_body_bytes: 512 * 1024,
+        redirects: 0,
+        timeout: Duration::from_secs(10),
+    };
     /// The handle well-known: a DID is short; a few redirect hops are allowed (identity D.17).
     pub const HANDLE_WELL_KNOWN: Self = Self {
         max_body_bytes: 4 * 1024,

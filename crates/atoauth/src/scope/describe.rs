@@ -67,6 +67,12 @@ impl Permission {
                 (AccountAttribute::Repo, AccountAction::Read) => {
                     "nothing: account:repo grants rights only with action=manage".to_owned()
                 }
+                (AccountAttribute::Status, AccountAction::Read) => {
+                    "nothing: account:status grants rights only with action=manage".to_owned()
+                }
+                (AccountAttribute::Status, AccountAction::Manage) => {
+                    "activate or deactivate the account".to_owned()
+                }
             },
             Self::Identity(identity) => match identity.attribute {
                 IdentityAttribute::Handle => "change the account's handle".to_owned(),

@@ -1,7 +1,7 @@
 //! The generic token grammar shared by every resource (permission spec §2):
 //! `resource[:positional][?query]`.
 
-use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use super::ScopeError;
 
@@ -10,8 +10,9 @@ use super::ScopeError;
 pub struct GenericToken {
     /// Everything before the first `:` or `?`.
     pub resource: String,
-    /// The percent-decoded part between the first `:` and the first `?`; `None` when absent or
-    /// empty (§2.9).
+    /// The percent-decoded part between the first `:` and the first `?`; `None` when there is no
+    /// `:`. `Some("")` for `repo:?…`: the official PDS drops such tokens (§9.46), so the resource
+    /// rules refuse an empty positional value.
     pub positional: Option<String>,
     /// Decoded query parameters in order; a repeated name appears several times.
     pub params: Vec<(String, String)>,
@@ -21,15 +22,27 @@ impl GenericToken {
     /// Splits a token (§2).
     ///
     /// # Errors
-    /// When it is empty or has characters outside printable ASCII (§1.1, §2.8).
+    /// When it is empty, has characters outside the OAuth scope grammar (printable ASCII without
+    /// `"` and `\`: RFC 6749 NQCHAR, §1.1, §2.8), has a malformed percent-escape (§9.47), or
+    /// decodes to anything but ASCII (§2.8).
     pub fn parse(token: &str) -> Result<Self, ScopeError> {
         if token.is_empty() {
             return Err(ScopeError::syntax(token, "empty"));
         }
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        if !token.bytes().all(is_nqchar) {
             return Err(ScopeError::syntax(
                 token,
-                "only printable ASCII without spaces is allowed",
+                "only printable ASCII without spaces, '\"' and '\\\\' is allowed (RFC 6749 scope grammar)",
+            ));
+        }
+        // §9.47: the official PDS answers a whole PAR with HTTP 500 when a positional part has a
+        // malformed escape, and keeps a malformed escape in a query literally; refuse both.
+        if let Some(at) = malformed_escape(token) {
+            return Err(ScopeError::invalid_owned(
+                token,
+                format!(
+                    "malformed percent-encoding at byte {at} ('%' must start a two-digit hex escape)"
+                ),
             ));
         }
         let resource_end = token.find([':', '?']).unwrap_or(token.len());
@@ -43,48 +56,90 @@ impl GenericToken {
             },
             None => ("", rest.strip_prefix('?')),
         };
+        let has_positional = rest.starts_with(':');
         let positional = percent_decode_str(positional)
             .decode_utf8()
             .map_err(|_| ScopeError::syntax(token, "the positional part is not valid UTF-8"))?;
-        let params = query
+        let params: Vec<(String, String)> = query
             .map(|q| {
                 url::form_urlencoded::parse(q.as_bytes())
                     .map(|(name, value)| (name.into_owned(), value.into_owned()))
                     .collect()
             })
             .unwrap_or_default();
+        let decoded_ascii = positional.is_ascii()
+            && params
+                .iter()
+                .all(|(name, value)| name.is_ascii() && value.is_ascii());
+        if !decoded_ascii {
+            return Err(ScopeError::syntax(
+                token,
+                "a percent-escape decodes to a non-ASCII character",
+            ));
+        }
         Ok(Self {
             resource: resource.to_owned(),
-            positional: (!positional.is_empty()).then(|| positional.into_owned()),
+            positional: has_positional.then(|| positional.into_owned()),
             params,
         })
     }
 }
 
-/// What canonical values percent-encode: everything the grammar treats specially, `#` (§2.7) and
-/// `+` (§2.12, which form-decoding would turn into a space). `:` `/` `,` `@` `*` stay literal.
-const VALUE: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'&')
-    .add(b'+')
-    .add(b'=')
-    .add(b'?')
-    .add(b'<')
-    .add(b'>')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'|')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'[')
-    .add(b']');
+/// RFC 6749 NQCHAR, the official PDS's `scope` grammar at PAR: `%x21 / %x23-5B / %x5D-7E`.
+fn is_nqchar(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b'"' && b != b'\\'
+}
 
+/// The offset of the first `%` not followed by two hex digits.
+pub(crate) fn malformed_escape(value: &str) -> Option<usize> {
+    let bytes = value.as_bytes();
+    bytes.iter().enumerate().find_map(|(i, b)| {
+        let escaped = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        (*b == b'%' && !escaped).then_some(i)
+    })
+}
+
+/// What a canonical positional value leaves literal: what `encodeURIComponent` leaves
+/// (`-_.!~*'()`) plus `:` `/` `+` `,` `@`, as the reference normal form does (§6.38). A
+/// positional part is decoded without form rules, so a literal `+` stays a plus.
+const POSITIONAL: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b':')
+    .remove(b'/')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'@');
+
+/// What a canonical query value leaves literal: what form encoding leaves (`*-._`) plus `:` `/`
+/// `,` `@` (§6.38). `+` stays `%2B`, since form decoding would read it as a space (§2.12), and
+/// `%` stays `%25`: putting it back changes the value (§6.38, the reference's bug).
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b':')
+    .remove(b'/')
+    .remove(b',')
+    .remove(b'@');
+
+/// A positional value in canonical form.
+pub(crate) fn encode_positional(value: &str) -> String {
+    utf8_percent_encode(value, POSITIONAL).to_string()
+}
+
+/// A query value in canonical form.
 pub(crate) fn encode(value: &str) -> String {
-    utf8_percent_encode(value, VALUE).to_string()
+    utf8_percent_encode(value, QUERY).to_string()
 }
 
 #[cfg(test)]
@@ -152,5 +207,44 @@ mod tests {
         );
         assert_eq!(encode("a+b c"), "a%2Bb%20c");
         assert_eq!(encode("image/*"), "image/*");
+        assert_eq!(encode("did:web:h%3A8443#s"), "did:web:h%253A8443%23s");
+        assert_eq!(
+            encode_positional("application/vnd.api+json"),
+            "application/vnd.api+json"
+        );
+    }
+
+    #[test]
+    fn malformed_escapes_and_the_oauth_grammar_are_refused() {
+        // §9.47: these make the official PDS fail a whole PAR with HTTP 500.
+        for token in [
+            "repo:%",
+            "repo:a.b.c%E0%A4%A",
+            "blob?accept=image/p%zz",
+            "rpc:%G1",
+        ] {
+            let error = GenericToken::parse(token).unwrap_err();
+            assert!(
+                error.reason.contains("malformed percent-encoding"),
+                "{token}: {error}"
+            );
+        }
+        // RFC 6749 NQCHAR: the PDS refuses the whole request.
+        assert!(GenericToken::parse("blob:image/x\"y").is_err());
+        assert!(GenericToken::parse("blob:image/x\\y").is_err());
+        // §2.8 also after decoding.
+        assert!(GenericToken::parse("blob:image/%C3%A9").is_err());
+        // An empty positional part is kept as empty, so the resource rules can refuse it (§9.46).
+        assert_eq!(
+            GenericToken::parse("repo:?collection=*")
+                .unwrap()
+                .positional
+                .as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            GenericToken::parse("repo?collection=*").unwrap().positional,
+            None
+        );
     }
 }

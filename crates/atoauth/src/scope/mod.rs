@@ -41,14 +41,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod audience;
 mod describe;
 mod generic;
 mod include;
+mod mime;
 mod permission;
 mod permissions;
 mod scope_string;
 
 pub use generic::GenericToken;
+pub(crate) use generic::malformed_escape;
 pub use include::{PermissionSet, PermissionSetResolver, StaticPermissionSets};
 pub use permission::{
     AccountAction, AccountAttribute, AccountPermission, Audience, BlobPermission,

@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::ScopeError;
-use super::generic::{GenericToken, encode};
-use crate::syntax::{Did, Nsid};
+use super::audience::service_ref_problem;
+use super::generic::{GenericToken, encode, encode_positional};
+use super::mime::{accepts, is_accept};
+use crate::syntax::Nsid;
 
 /// A parsed, normalised permission.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,7 +28,7 @@ pub enum Permission {
     Rpc(RpcPermission),
     /// `blob`: upload media.
     Blob(BlobPermission),
-    /// `account`: account email and repository import.
+    /// `account`: the account email, repository import and hosting status.
     Account(AccountPermission),
     /// `identity`: handle and DID document control.
     Identity(IdentityPermission),
@@ -107,10 +109,15 @@ pub struct RpcPermission {
     pub audience: Audience,
 }
 
-/// `blob`: accepted MIME patterns, normalised (§6.37).
+/// `blob`: accepted MIME patterns.
+///
+/// The patterns keep their case, because the official PDS matches them as written,
+/// case-sensitively (§9.46): `blob:IMAGE/PNG` admits only `IMAGE/PNG`. So the canonical form
+/// simplifies them as §6.37 says (`*/*` absorbs everything, an exact type covered by a `type/*`
+/// goes) but does not lowercase them, which would change what they grant.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlobPermission {
-    /// `*/*`, `type/*` or `type/subtype`, lowercase.
+    /// `*/*`, `type/*` or `type/subtype`, as written, simplified.
     pub accept: BTreeSet<String>,
 }
 
@@ -121,6 +128,10 @@ pub enum AccountAttribute {
     Email,
     /// The whole repository (import, for migration).
     Repo,
+    /// The hosting status: activate or deactivate the account. Not in the written spec; the
+    /// official PDS requires `account:status?action=manage` for
+    /// `com.atproto.server.deactivateAccount` (§3.17).
+    Status,
 }
 
 /// `read` or `manage` (which includes read).
@@ -228,15 +239,19 @@ impl Permission {
                 if values.is_empty() {
                     return Err(ScopeError::invalid(token, "accept is required"));
                 }
-                Self::Blob(BlobPermission::normalised(token, &values)?)
+                Self::Blob(BlobPermission::checked(token, values)?)
             }
             "account" => {
                 params.allow(&["attr", "action"])?;
                 let attribute = match params.positional_one("attr")?.as_deref() {
                     Some("email") => AccountAttribute::Email,
                     Some("repo") => AccountAttribute::Repo,
+                    Some("status") => AccountAttribute::Status,
                     Some(_) => {
-                        return Err(ScopeError::invalid(token, "attr must be email or repo"));
+                        return Err(ScopeError::invalid(
+                            token,
+                            "attr must be email, repo or status",
+                        ));
                     }
                     None => return Err(ScopeError::invalid(token, "attr is required")),
                 };
@@ -288,6 +303,13 @@ impl<'a> Params<'a> {
     fn new(token: &'a str, generic: &GenericToken) -> Result<Self, ScopeError> {
         if generic.params.iter().any(|(_, value)| value.is_empty()) {
             return Err(ScopeError::invalid(token, "empty parameter value"));
+        }
+        // §9.46: `repo:?collection=*` names an empty positional value; the PDS drops the token.
+        if generic.positional.as_deref() == Some("") {
+            return Err(ScopeError::invalid(
+                token,
+                "empty positional value after ':' (the official PDS drops this token)",
+            ));
         }
         Ok(Self {
             token,
@@ -382,82 +404,42 @@ fn nsid_set(token: &str, values: Vec<String>, name: &str) -> Result<NsidSet, Sco
     })
 }
 
-/// §3.15: a DID, `#`, and a non-empty service id. Any syntactically valid DID is accepted
-/// ([DIFF]: the spec and indigo; the TypeScript reference accepts only did:plc and did:web).
+/// §3.15, §9.46: a `did:plc` or `did:web` service reference, exactly as the official PDS
+/// accepts it ([DIFF] §3.15: indigo accepts any DID; the PDS is the enforcer).
 fn service_reference(token: &str, value: &str) -> Result<String, ScopeError> {
-    let Some((did, fragment)) = value.split_once('#') else {
-        return Err(ScopeError::invalid(
-            token,
-            "aud must be a DID service reference (did:…#service)",
-        ));
-    };
-    Did::new(did).map_err(|e| ScopeError::invalid_owned(token, format!("aud: {}", e.reason)))?;
-    let fragment_ok = !fragment.is_empty()
-        && fragment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-~".contains(&b));
-    if !fragment_ok {
-        return Err(ScopeError::invalid(
-            token,
-            "aud must end in a non-empty #service id",
-        ));
+    match service_ref_problem(value) {
+        Some(reason) => Err(ScopeError::invalid(token, reason)),
+        None => Ok(value.to_owned()),
     }
-    Ok(value.to_owned())
 }
 
 impl BlobPermission {
-    fn normalised(token: &str, values: &[String]) -> Result<Self, ScopeError> {
-        let mut accept = BTreeSet::new();
-        for value in values {
-            let value = value.to_ascii_lowercase();
-            if !is_mime_pattern(&value) {
-                return Err(ScopeError::invalid_owned(
-                    token,
-                    format!("accept: {value:?} is not type/subtype, type/* or */*"),
-                ));
-            }
-            accept.insert(value);
+    fn checked(token: &str, values: Vec<String>) -> Result<Self, ScopeError> {
+        if let Some(bad) = values.iter().find(|v| !is_accept(v)) {
+            return Err(ScopeError::invalid_owned(
+                token,
+                format!("accept: {bad:?} is not type/subtype, type/* or */*"),
+            ));
         }
-        Ok(Self::from_patterns(accept))
+        Ok(Self::simplified(&values.into_iter().collect()))
     }
 
-    /// §6.37: `*/*` absorbs everything; exact types covered by a `type/*` are dropped.
-    pub(crate) fn from_patterns(accept: BTreeSet<String>) -> Self {
+    /// §6.37 without lowercasing: `*/*` absorbs everything; an exact type that a `type/*` of
+    /// the same spelling covers goes. What it grants does not change.
+    fn simplified(accept: &BTreeSet<String>) -> Self {
         if accept.contains("*/*") {
             return Self {
                 accept: BTreeSet::from(["*/*".to_owned()]),
             };
         }
-        let wildcards: Vec<String> = accept
-            .iter()
-            .filter_map(|p| p.strip_suffix("/*").map(str::to_owned))
-            .collect();
-        let accept = accept
-            .into_iter()
-            .filter(|p| {
-                p.ends_with("/*")
-                    || !wildcards
-                        .iter()
-                        .any(|w| p.split('/').next() == Some(w.as_str()))
-            })
-            .collect();
-        Self { accept }
-    }
-}
-
-/// `type/subtype`, `type/*` or `*/*`, with RFC 6838 name characters.
-pub(crate) fn is_mime_pattern(value: &str) -> bool {
-    let name = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 127
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
-    };
-    match value.split_once('/') {
-        Some(("*", "*")) => true,
-        Some((kind, "*")) => name(kind),
-        Some((kind, subtype)) => name(kind) && name(subtype),
-        None => false,
+        let covered = |p: &String| {
+            !p.ends_with("/*")
+                && accept
+                    .iter()
+                    .any(|w| w.ends_with("/*") && w != p && accepts(w, p))
+        };
+        let kept = accept.iter().filter(|p| !covered(p)).cloned().collect();
+        Self { accept: kept }
     }
 }
 
@@ -505,6 +487,7 @@ impl fmt::Display for Permission {
                 let attribute = match account.attribute {
                     AccountAttribute::Email => "email",
                     AccountAttribute::Repo => "repo",
+                    AccountAttribute::Status => "status",
                 };
                 let query = match account.action {
                     AccountAction::Read => vec![],
@@ -542,7 +525,7 @@ fn positional_or_named(
     query: &mut Vec<String>,
 ) -> String {
     match values {
-        [one] => format!("{resource}:{}", encode(one)),
+        [one] => format!("{resource}:{}", encode_positional(one)),
         many => {
             query.extend(many.iter().map(|v| format!("{name}={}", encode(v))));
             resource.to_owned()
@@ -593,7 +576,19 @@ mod tests {
         }
         let invalid = lines("permission_scopes_invalid.txt");
         assert!(invalid.len() > 80);
-        for line in invalid {
+        // indigo refuses account:status; the official PDS requires it (§3.17, §9.45).
+        let accepted_as_the_pds_does = ["account:status", "account:status?action=manage"];
+        for line in &accepted_as_the_pds_does {
+            assert!(
+                invalid.iter().any(|l| l == line),
+                "{line} is in the indigo vectors"
+            );
+            assert!(Permission::parse(line).is_ok(), "{line}");
+        }
+        for line in invalid
+            .into_iter()
+            .filter(|l| !accepted_as_the_pds_does.contains(&l.as_str()))
+        {
             assert!(
                 Permission::parse(&line).is_err(),
                 "must be refused: {line:?}"
@@ -632,9 +627,10 @@ mod tests {
             ),
             ("blob:*/*", "blob:*/*"),
             ("blob?accept=image/*&accept=image/png", "blob:image/*"),
+            // §6.37 lowercases; atoauth keeps the case, because the PDS matches it (§9.46).
             (
                 "blob?accept=video/*&accept=image/png&accept=IMAGE/JPEG",
-                "blob?accept=image/jpeg&accept=image/png&accept=video/*",
+                "blob?accept=IMAGE/JPEG&accept=image/png&accept=video/*",
             ),
             ("blob?accept=image/png&accept=*/*", "blob:*/*"),
             ("account:email", "account:email"),
@@ -675,20 +671,36 @@ mod tests {
 
     #[test]
     fn diff_notes_follow_the_spec() {
-        // [DIFF] §3.15: indigo and the spec accept any valid DID as aud; TypeScript only plc/web.
-        assert!(Permission::parse("rpc:a.b.c?aud=did:key:zabc%23svc").is_ok());
+        // [DIFF] §3.15: indigo accepts any valid DID as aud; the official PDS only plc and web,
+        // and it is the enforcer (§9.45).
+        assert!(Permission::parse("rpc:a.b.c?aud=did:key:zabc%23svc").is_err());
         // [DIFF] §3.17: the spec makes account action single-valued (indigo); TypeScript does not.
         assert!(Permission::parse("account:email?action=read&action=manage").is_err());
-        // [DIFF] §3.17/T6: account:status is not in the spec (indigo rejects it; TypeScript accepts).
-        assert!(Permission::parse("account:status").is_err());
+        // [DIFF] §3.17/T6: account:status is not in the written spec and indigo rejects it; the
+        // official PDS requires it for deactivateAccount, so it parses (§9.45).
+        assert_eq!(
+            Permission::parse("account:status?action=manage")
+                .unwrap()
+                .to_string(),
+            "account:status?action=manage"
+        );
         // [DIFF] §3.19: include aud must be a service reference (TypeScript); indigo also takes *.
         assert!(Permission::parse("include:com.example.set?aud=*").is_err());
     }
 
     #[test]
     fn plus_signs_never_turn_into_spaces_in_canonical_form() {
+        // Positional parts are not form-decoded, so `+` is literal there (as the reference
+        // writes it); in a query it stays `%2B` (§2.12, §6.38).
         let permission = Permission::parse("blob:application/vnd.api%2Bjson").unwrap();
-        assert_eq!(permission.to_string(), "blob:application/vnd.api%2Bjson");
+        assert_eq!(permission.to_string(), "blob:application/vnd.api+json");
+        let two =
+            Permission::parse("blob?accept=application/vnd.api%2Bjson&accept=text/plain").unwrap();
+        assert_eq!(
+            two.to_string(),
+            "blob?accept=application/vnd.api%2Bjson&accept=text/plain"
+        );
+        assert_eq!(Permission::parse(&two.to_string()).unwrap(), two);
         assert_eq!(
             Permission::parse(&permission.to_string()).unwrap(),
             permission

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Scope;
+use super::mime::{accepts, is_mime};
 use super::permission::{
     AccountAction, AccountAttribute, AccountPermission, Audience, BlobPermission,
     IdentityAttribute, IdentityPermission, NsidSet, Permission, RepoAction, RepoPermission,
@@ -81,23 +82,42 @@ impl Permissions {
             })
     }
 
-    /// May the session upload a blob of this concrete MIME type (`type/subtype`)?
+    /// May the session upload a blob of this concrete MIME type (`type/subtype`)? Compared as
+    /// the official PDS compares it: with the Content-Type as sent, case-sensitively (§9.46).
     #[must_use]
     pub fn allows_blob(&self, mime: &str) -> bool {
-        let mime = mime.to_ascii_lowercase();
-        let Some((kind, subtype)) = mime.split_once('/') else {
-            return false;
-        };
-        if kind.is_empty() || subtype.is_empty() || mime.contains('*') {
-            return false;
+        if self.has(&Permission::TransitionGeneric) {
+            return true;
         }
-        self.has(&Permission::TransitionGeneric)
-            || self.granted.iter().any(|p| match p {
-                Permission::Blob(blob) => blob.accept.iter().any(|pattern| {
-                    pattern == "*/*" || pattern == &mime || pattern.strip_suffix("/*") == Some(kind)
-                }),
+        is_mime(mime)
+            && self.granted.iter().any(|p| match p {
+                Permission::Blob(blob) => blob.accept.iter().any(|pattern| accepts(pattern, mime)),
                 _ => false,
             })
+    }
+
+    /// May the session mint a service-auth token (`com.atproto.server.getServiceAuth`) for
+    /// `audience` (the `aud` parameter: a bare DID) and `method` (the `lxm` parameter)? The
+    /// official PDS checks `rpc` with that bare DID, so only `aud=*` grants match, and a missing
+    /// `lxm` is checked as `lxm=*`, which no granular scope can grant (§7.43, §9.46).
+    #[must_use]
+    pub fn allows_service_auth(&self, audience: &str, method: Option<&Nsid>) -> bool {
+        match method {
+            Some(method) => self.allows_rpc(method, audience),
+            None => {
+                self.has(&Permission::TransitionGeneric)
+                    || self.granted.iter().any(|p| match p {
+                        Permission::Rpc(rpc) => {
+                            rpc.methods == NsidSet::All
+                                && match &rpc.audience {
+                                    Audience::Any => true,
+                                    Audience::Service(service) => service == audience,
+                                }
+                        }
+                        _ => false,
+                    })
+            }
+        }
     }
 
     /// May the session `action` the account `attribute`? (`manage` includes `read`.)
@@ -179,13 +199,12 @@ impl Permissions {
         if self.has(&Permission::TransitionGeneric) {
             return true;
         }
+        // A concrete pattern is covered when it is allowed; a `type/*` only by the same or `*/*`.
         self.granted.iter().any(|p| match p {
             Permission::Blob(BlobPermission { accept }) => accept.iter().any(|granted| {
                 granted == "*/*"
                     || granted == pattern
-                    || (granted.ends_with("/*")
-                        && !pattern.starts_with('*')
-                        && pattern.split('/').next() == granted.strip_suffix("/*"))
+                    || (is_mime(pattern) && accepts(granted, pattern))
             }),
             _ => false,
         })
@@ -200,20 +219,38 @@ impl Permissions {
         })
     }
 
-    /// The minimal permission to request for calling `method` on `audience`.
+    /// The minimal permission to request for calling `method` on `audience`. A bare DID (what
+    /// `getServiceAuth` is checked with) can only be granted through `aud=*`, so that is what
+    /// this names then (§9.46), never a token the server would drop.
     #[must_use]
     pub fn required_for_rpc(method: &Nsid, audience: &str) -> Permission {
+        let audience = if audience.contains('#') {
+            Audience::Service(audience.to_owned())
+        } else {
+            Audience::Any
+        };
         Permission::Rpc(RpcPermission {
             methods: NsidSet::Only(BTreeSet::from([method.clone()])),
-            audience: Audience::Service(audience.to_owned()),
+            audience,
         })
+    }
+
+    /// The minimal permission for [`allows_service_auth`](Self::allows_service_auth): the
+    /// method on any audience, or, without a method, `transition:generic` (the only grant
+    /// the official PDS accepts for `lxm=*`).
+    #[must_use]
+    pub fn required_for_service_auth(method: Option<&Nsid>) -> Permission {
+        match method {
+            Some(method) => Self::required_for_rpc(method, "*"),
+            None => Permission::TransitionGeneric,
+        }
     }
 
     /// The minimal permission to request for uploading `mime` blobs.
     #[must_use]
     pub fn required_for_blob(mime: &str) -> Permission {
         Permission::Blob(BlobPermission {
-            accept: BTreeSet::from([mime.to_ascii_lowercase()]),
+            accept: BTreeSet::from([mime.to_owned()]),
         })
     }
 
@@ -313,7 +350,11 @@ mod tests {
     fn blob_table() {
         let p = grant("blob:image/* blob:video/mp4");
         assert!(p.allows_blob("image/png"));
-        assert!(p.allows_blob("IMAGE/JPEG"));
+        assert!(
+            !p.allows_blob("IMAGE/JPEG"),
+            "case-sensitive, as the official PDS (§9.46)"
+        );
+        assert!(!p.allows_blob("image/png/x"), "more than one slash");
         assert!(p.allows_blob("video/mp4"));
         assert!(!p.allows_blob("video/webm"));
         assert!(
@@ -406,5 +447,32 @@ mod tests {
             Permissions::required_for_blob("image/png").to_string(),
             "blob:image/png"
         );
+        // getServiceAuth is checked with a bare DID: only aud=* can grant it (§9.46).
+        let feed = nsid("app.bsky.feed.getFeedSkeleton");
+        let needed = Permissions::required_for_rpc(&feed, "did:web:feed.example.com");
+        assert_eq!(
+            needed.to_string(),
+            "rpc:app.bsky.feed.getFeedSkeleton?aud=*"
+        );
+        assert!(
+            grant(&format!("atproto {needed}"))
+                .allows_service_auth("did:web:feed.example.com", Some(&feed))
+        );
+        // Without lxm the PDS checks lxm=*, which only transition:generic grants.
+        assert!(
+            !grant("atproto rpc:*?aud=did:web:x.com%23s")
+                .allows_service_auth("did:web:x.com", None)
+        );
+        assert!(grant("atproto transition:generic").allows_service_auth("did:web:x.com", None));
+        assert_eq!(
+            Permissions::required_for_service_auth(None),
+            Permission::TransitionGeneric
+        );
+        // account:status?action=manage, which deactivateAccount needs.
+        let status =
+            Permissions::required_for_account(AccountAttribute::Status, AccountAction::Manage);
+        assert_eq!(status.to_string(), "account:status?action=manage");
+        assert!(grant("atproto account:status?action=manage").covers(&status));
+        assert!(!grant("atproto account:status").covers(&status));
     }
 }

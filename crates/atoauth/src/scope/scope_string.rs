@@ -4,10 +4,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::ScopeError;
+use super::mime::is_accept;
 use super::permission::{
     AccountAction, AccountAttribute, AccountPermission, Audience, BlobPermission,
     IdentityAttribute, IdentityPermission, NsidSet, Permission, RepoAction, RepoPermission,
-    RpcPermission, is_mime_pattern,
+    RpcPermission,
 };
 use crate::syntax::Nsid;
 
@@ -151,16 +152,15 @@ impl Scope {
     /// # Errors
     /// When the pattern is malformed.
     pub fn blob(self, accept: &str) -> Result<Self, ScopeError> {
-        let accept = accept.to_ascii_lowercase();
-        if !is_mime_pattern(&accept) {
+        if !is_accept(accept) {
             return Err(ScopeError::invalid(
                 &format!("blob:{accept}"),
                 "not type/subtype, type/* or */*",
             ));
         }
-        Ok(self.with(Permission::Blob(BlobPermission::from_patterns(
-            BTreeSet::from([accept]),
-        ))))
+        Ok(self.with(Permission::Blob(BlobPermission {
+            accept: BTreeSet::from([accept.to_owned()]),
+        })))
     }
 
     /// Adds `account:<attribute>` with `action`.

@@ -173,7 +173,32 @@ fn missing_scope(message: &str) -> Option<Permission> {
     let rest = message.split_once("Missing required scope")?.1;
     let quoted = rest.trim().strip_prefix('"')?;
     let (scope, _) = quoted.split_once('"')?;
-    Permission::parse(scope).ok()
+    Permission::parse(&unmangle_reference_scope(scope)).ok()
+}
+
+/// The PDS writes that scope with the reference normal form, which puts `%` and `+` back
+/// after encoding (permission spec §6.38): `did:web:localhost%3A8443` comes out as
+/// `…localhost%3A8443`, read back as `localhost:8443`. The reference never writes the escapes
+/// `%3A %2F %2B %2C %40 %25` (it puts those characters back), so such a sequence is a literal
+/// `%`; and a `+` is a literal plus, never a space.
+fn unmangle_reference_scope(scope: &str) -> String {
+    let mut out = String::with_capacity(scope.len());
+    let mut rest = scope;
+    while let Some(c) = rest.chars().next() {
+        let literal_percent = c == '%'
+            && rest.get(1..3).is_some_and(|hex| {
+                ["3A", "2F", "2B", "2C", "40", "25"].contains(&hex.to_ascii_uppercase().as_str())
+            });
+        match c {
+            '%' if literal_percent || crate::scope::malformed_escape(rest) == Some(0) => {
+                out.push_str("%25");
+            }
+            '+' => out.push_str("%2B"),
+            _ => out.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 #[cfg(test)]
@@ -201,6 +226,21 @@ mod tests {
             permission.to_string(),
             "repo:app.bsky.feed.post?action=delete"
         );
+    }
+
+    #[test]
+    fn o3_the_pds_mangled_audiences_are_read_as_meant() {
+        // The PDS's own text for aud did:web:localhost%3A8443#svc (permission spec §6.38).
+        let permission = missing_scope(
+            r#"Missing required scope "rpc:app.bsky.feed.getFeed?aud=did:web:localhost%3A8443%23svc""#,
+        )
+        .unwrap();
+        assert_eq!(
+            permission.to_string(),
+            "rpc:app.bsky.feed.getFeed?aud=did:web:localhost%253A8443%23svc"
+        );
+        let blob = missing_scope(r#"Missing required scope "blob:application/vnd.api+json""#);
+        assert_eq!(blob.unwrap().to_string(), "blob:application/vnd.api+json");
     }
 
     #[test]
