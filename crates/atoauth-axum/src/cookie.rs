@@ -65,7 +65,12 @@ impl CookieKey {
             return Self::from_hex(&text);
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(CookieKeyError::Io)?;
+            // A directory created for a secret is private too (0700).
+            let mut dir = std::fs::DirBuilder::new();
+            dir.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+            dir.create(parent).map_err(CookieKeyError::Io)?;
         }
         let mut bytes = [0u8; 32];
         OsRandomness

@@ -48,6 +48,7 @@
 mod cookie;
 mod extract;
 mod guard;
+mod headers;
 pub mod html;
 mod proxy;
 mod routes;
@@ -66,6 +67,10 @@ use url::Url;
 
 /// The default cap on proxied request bodies: 50 MiB (buffered so a DPoP retry can replay it).
 pub const DEFAULT_PROXY_BODY_LIMIT: usize = 50 * 1024 * 1024;
+
+/// The default number of proxied request bodies held in memory at once (each up to the body
+/// limit); more uploads at the same moment are answered 503 with `Retry-After`.
+pub const DEFAULT_CONCURRENT_UPLOADS: usize = 8;
 
 /// Why the web configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) proxy_body_limit: usize,
     pub(crate) browser_ttl: Duration,
     pub(crate) limiter: guard::RateLimiter,
+    /// Proxied request bodies held in memory at once.
+    pub(crate) uploads: tokio::sync::Semaphore,
     pub(crate) client_metadata: serde_json::Value,
 }
 
@@ -119,6 +126,7 @@ pub struct AtoauthWebBuilder {
     proxy_body_limit: usize,
     browser_ttl: Duration,
     logins_per_minute: u32,
+    concurrent_uploads: usize,
     client_metadata: Option<serde_json::Value>,
 }
 
@@ -140,6 +148,7 @@ impl AtoauthWeb {
             proxy_body_limit: DEFAULT_PROXY_BODY_LIMIT,
             browser_ttl: Duration::from_secs(30 * 24 * 3600),
             logins_per_minute: 20,
+            concurrent_uploads: DEFAULT_CONCURRENT_UPLOADS,
             client_metadata: None,
         }
     }
@@ -166,9 +175,10 @@ impl AtoauthWeb {
             .route("/oauth/logout", post(routes::logout))
             .route(
                 "/xrpc/{nsid}",
+                // The handler reads the body itself, after its checks, within this limit.
                 get(proxy::forward)
                     .post(proxy::forward)
-                    .layer(DefaultBodyLimit::max(self.inner.proxy_body_limit)),
+                    .layer(DefaultBodyLimit::disable()),
             )
             .with_state(self.clone())
     }
@@ -184,6 +194,7 @@ impl AtoauthWeb {
                 self.clone(),
                 guard::canonical_host,
             ))
+            .layer(axum::middleware::from_fn(headers::security_headers))
             .layer(axum::middleware::from_fn(guard::log_requests))
     }
 }
@@ -231,6 +242,13 @@ impl AtoauthWebBuilder {
         self
     }
 
+    /// Proxied request bodies held in memory at once (default
+    /// [`DEFAULT_CONCURRENT_UPLOADS`]); at least one.
+    pub fn concurrent_uploads(mut self, count: usize) -> Self {
+        self.concurrent_uploads = count.max(1);
+        self
+    }
+
     /// The document served at `/oauth-client-metadata.json` (default: derived from the client).
     pub fn client_metadata(mut self, document: serde_json::Value) -> Self {
         self.client_metadata = Some(document);
@@ -269,6 +287,7 @@ impl AtoauthWebBuilder {
                 proxy_body_limit: self.proxy_body_limit,
                 browser_ttl: self.browser_ttl,
                 limiter: guard::RateLimiter::new(self.logins_per_minute, Duration::from_secs(60)),
+                uploads: tokio::sync::Semaphore::new(self.concurrent_uploads),
                 client_metadata,
             }),
         })

@@ -1,18 +1,21 @@
 //! The XRPC proxy: `GET`/`POST /xrpc/{nsid}` forwarded to the signed-in user's PDS with DPoP
-//! (refreshing as needed). Bodies are buffered (capped) so a nonce retry can replay them. Only
-//! a few content headers are forwarded — never cookies or the browser's `Authorization` — and
-//! tokens go only to the user's PDS.
+//! (refreshing as needed). Bodies are buffered (capped, a bounded number at once, and only
+//! after the Origin and the session are checked) so a nonce retry can replay them. Only a few
+//! content headers are forwarded — never cookies or the browser's `Authorization` — and tokens
+//! go only to the user's PDS. What comes back is made inert on our origin (`headers.rs`), and
+//! top-level navigations are refused: a PDS serves files any of its accounts uploaded.
 
 use atoauth::OAuthError;
 use atoauth::syntax::Nsid;
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::guard::same_origin;
+use crate::headers::{is_navigation, make_inert};
 use crate::{AtoauthWeb, Browser};
 
 /// Request headers that mean something to a PDS and nothing about the browser.
@@ -24,12 +27,12 @@ const FORWARDED: [&str; 5] = [
     "atproto-accept-labelers",
 ];
 
-/// Response headers passed back.
+/// Response headers passed back (then made inert: see `headers::make_inert`).
 const RETURNED: [&str; 4] = [
     "content-type",
     "content-language",
+    "content-disposition",
     "atproto-content-labelers",
-    "cache-control",
 ];
 
 fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
@@ -43,7 +46,7 @@ pub(crate) async fn forward(
     method: Method,
     headers: HeaderMap,
     browser: Browser,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Ok(nsid) = Nsid::new(&nsid) else {
         return json_error(
@@ -52,6 +55,17 @@ pub(crate) async fn forward(
             "not an XRPC method name",
         );
     };
+    // What a PDS stores is never a page of ours: a followed link to getBlob must not render an
+    // uploaded HTML file on this origin (stored XSS).
+    if is_navigation(&headers) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "XRPC responses are not pages; call this from a script",
+        );
+    }
+    // Everything that can refuse a request runs before its body is read, so an anonymous or
+    // cross-site upload costs nothing but its headers.
     // A procedure changes state: only our own pages may call it (CSRF).
     if method == Method::POST && !same_origin(&headers, &web.inner.public_origin) {
         return json_error(
@@ -65,6 +79,22 @@ pub(crate) async fn forward(
             StatusCode::UNAUTHORIZED,
             "AuthenticationRequired",
             "sign in first",
+        );
+    };
+    // A bounded number of bodies in memory at once; the rest are told to come back.
+    let Ok(_upload) = web.inner.uploads.try_acquire() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            Json(json!({"error": "Busy", "message": "too many uploads at once; retry"})),
+        )
+            .into_response();
+    };
+    let Ok(body) = axum::body::to_bytes(body, web.inner.proxy_body_limit).await else {
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            "the request body is larger than this proxy accepts",
         );
     };
     let mut forwarded = HeaderMap::new();
@@ -91,10 +121,7 @@ pub(crate) async fn forward(
                         .insert(HeaderName::from_static(name), value.clone());
                 }
             }
-            reply.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
-            );
+            make_inert(reply.headers_mut());
             reply
         }
         Err(error) if error.requires_sign_in() => json_error(

@@ -188,6 +188,12 @@ async fn a_callback_opened_in_another_browser_is_refused() {
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(page.body.contains("another browser"), "{}", page.body);
     assert!(other.get("/").await.body.contains("id=identifier"));
+    // #15 finding 7: that did not burn the sign-in; the browser that started it finishes it.
+    let done = starter
+        .get(&format!("/oauth/callback?{}", callback.query().unwrap()))
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(starter.get("/").await.body.contains("alice.test"));
 }
 
 #[tokio::test]

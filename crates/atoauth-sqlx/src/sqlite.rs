@@ -160,7 +160,12 @@ fn secure_file(path: &Path) -> Result<(), SqlxStoreError> {
         source,
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(error)?;
+        // A directory created for secrets is private too (0700), not only the file in it.
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(parent).map_err(error)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);

@@ -140,6 +140,13 @@ impl OAuthClient {
                 subtle::ConstantTimeEq::ct_eq(actual.as_bytes(), expected.as_bytes()).into()
             });
             if !bound {
+                // The real user's browser may still come back with this state: put it back,
+                // so that a link opened elsewhere cannot burn the sign-in.
+                let left = pending.expires_at - inner.clock.local();
+                if let Ok(seconds) = u64::try_from(left) {
+                    let ttl = std::time::Duration::from_secs(seconds);
+                    inner.states.create(state, &pending, ttl).await?;
+                }
                 return Err(callback_error(
                     "K2",
                     "this sign-in was started in another browser",

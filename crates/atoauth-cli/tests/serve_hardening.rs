@@ -1,0 +1,207 @@
+//! `atoauth serve` hardened (issue #15), against the official PDS: what the XRPC proxy passes
+//! back from a PDS is inert on our origin and never a page (finding 1), a request body is not
+//! read before the Origin and session checks (2), every page carries its security headers (6),
+//! and the data directory is private (10). Finding 7 is in `serve.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use atoauth_testkit::{pds, reqwest};
+use common::serve::{Serve, Visitor};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn call(
+    visitor: &Visitor,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut request = visitor
+        .http
+        .request(method, format!("{}{path}", visitor.base))
+        .header("cookie", visitor.cookie.clone().unwrap())
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_stored_html_blob_is_never_a_page_on_our_origin() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &["--scope", "atproto transition:generic"]);
+    let mut alice = Visitor::new(&serve.url);
+    alice.sign_in(pds().alice()).await;
+    let origin = serve.url.clone();
+
+    // What any account on the PDS can do: upload an HTML file and reference it from a record.
+    let html = b"<html><script>fetch('/oauth/logout',{method:'POST'})</script></html>".to_vec();
+    let upload = call(
+        &alice,
+        reqwest::Method::POST,
+        "/xrpc/com.atproto.repo.uploadBlob",
+        &[("origin", &origin), ("content-type", "text/html")],
+        html,
+    )
+    .await;
+    assert_eq!(upload.status(), 200);
+    let blob: Value = upload.json().await.unwrap();
+    let did = pds().alice().did.as_str().to_owned();
+    let record = json!({
+        "repo": did,
+        "collection": "com.example.hardening.file",
+        "record": {"$type": "com.example.hardening.file", "file": blob["blob"], "createdAt": "2026-12-02T00:00:00Z"},
+    });
+    let created = call(
+        &alice,
+        reqwest::Method::POST,
+        "/xrpc/com.atproto.repo.createRecord",
+        &[("origin", &origin), ("content-type", "application/json")],
+        record.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(created.status(), 200, "{}", created.text().await.unwrap());
+    let cid = blob["blob"]["ref"]["$link"].as_str().unwrap();
+    let path = format!("/xrpc/com.atproto.sync.getBlob?did={did}&cid={cid}");
+
+    // A followed link (a top-level navigation) is refused, whatever the browser sends.
+    for navigation in [
+        &[
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ][..],
+        &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")][..],
+        &[("sec-fetch-dest", "document")][..],
+    ] {
+        let page = call(&alice, reqwest::Method::GET, &path, navigation, vec![]).await;
+        assert_eq!(page.status(), 403, "{navigation:?}");
+    }
+
+    // A script's fetch still gets the bytes, but as an inert download.
+    let fetched = call(
+        &alice,
+        reqwest::Method::GET,
+        &path,
+        &[("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty")],
+        vec![],
+    )
+    .await;
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(header(&fetched, "x-content-type-options"), "nosniff");
+    assert!(header(&fetched, "content-security-policy").contains("sandbox"));
+    assert!(header(&fetched, "content-disposition").starts_with("attachment"));
+    assert_eq!(header(&fetched, "cache-control"), "no-store");
+
+    // JSON stays readable in place, and just as inert.
+    let me = call(
+        &alice,
+        reqwest::Method::GET,
+        "/xrpc/com.atproto.server.getSession",
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(me.status(), 200);
+    assert_eq!(header(&me, "content-disposition"), "");
+    assert_eq!(header(&me, "x-content-type-options"), "nosniff");
+    assert!(header(&me, "content-security-policy").contains("default-src 'none'"));
+}
+
+/// Sends the headers of a 50 MB upload and 10 bytes of it; the answer must come at once.
+async fn answer_to_a_stalled_upload(base: &str, extra: &str) -> String {
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST /xrpc/com.atproto.repo.uploadBlob HTTP/1.1\r\nHost: {address}\r\n{extra}\
+         Content-Type: application/octet-stream\r\nContent-Length: 50000000\r\n\r\n0123456789"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer before the body arrives")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_is_not_read_before_origin_and_session_are_checked() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &[]);
+    let origin = serve.url.clone();
+
+    // Cross-site: refused from the headers alone.
+    let answer = answer_to_a_stalled_upload(&serve.url, "Origin: http://evil.example\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // Same origin but anonymous: refused from the headers alone.
+    let answer = answer_to_a_stalled_upload(&serve.url, &format!("Origin: {origin}\r\n")).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+#[tokio::test]
+async fn every_page_has_its_security_headers() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &[]);
+    let http = atoauth_testkit::http_client();
+    let mut alice = Visitor::new(&serve.url);
+    alice.sign_in(pds().alice()).await;
+    for (path, cookie) in [
+        ("/", None),
+        ("/", alice.cookie.clone()),
+        ("/oauth/callback?state=x&code=y&iss=z", None),
+        ("/healthz", None),
+        ("/oauth-client-metadata.json", None),
+    ] {
+        let mut request = http.get(format!("{}{path}", serve.url));
+        if let Some(cookie) = cookie.as_deref() {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(header(&response, "x-frame-options"), "DENY", "{path}");
+        assert!(
+            header(&response, "content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(
+            header(&response, "x-content-type-options"),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(
+            header(&response, "referrer-policy"),
+            "same-origin",
+            "{path}"
+        );
+        if header(&response, "content-type").starts_with("text/html") {
+            assert_eq!(
+                header(&response, "cache-control"),
+                "no-store",
+                "{path}: a CSRF token"
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("new-data-dir");
+    let serve = Serve::start(&dir, &[]);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+    serve.stop();
+}
