@@ -1,5 +1,6 @@
 //! Request guards: same-origin checks for state-changing requests (CSRF), a per-address rate
-//! limit on sign-in, the canonical host name, and request logs without queries (`code` and
+//! limit on sign-in (with the client's address taken from `X-Forwarded-For` only behind a
+//! trusted proxy), the canonical host name, and request logs without queries (`code` and
 //! `state` travel in the callback's query and must never reach a log).
 
 use std::collections::HashMap;
@@ -54,6 +55,35 @@ impl RateLimiter {
     }
 }
 
+/// The client's address: the peer's, or, when the peer is a trusted reverse proxy, the
+/// nearest address in `X-Forwarded-For` that is not itself a trusted proxy. Entries further
+/// left were written by the client and prove nothing; an unparseable one ends the walk.
+pub(crate) fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|hop| hop.trim().parse::<IpAddr>())
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        match hop {
+            Ok(ip) if is_trusted(&client) => client = ip,
+            _ => break,
+        }
+    }
+    client
+}
+
 /// Redirects requests for another host name than the public URL's (e.g. `localhost` for
 /// `127.0.0.1`) to the canonical one, so the session cookie is not lost between them.
 pub(crate) async fn canonical_host(
@@ -101,4 +131,47 @@ pub(crate) fn forbidden_cross_site() -> Response {
         "Request refused",
         "This request did not come from this site's own pages (Origin or form token missing or wrong).",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.7, 203.0.113.9".parse().unwrap(),
+        );
+        // From the trusted proxy: the nearest untrusted hop.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &trusted),
+            ip("203.0.113.9")
+        );
+        // From anyone else: the header is ignored.
+        assert_eq!(
+            client_address(ip("192.0.2.1"), &headers, &trusted),
+            ip("192.0.2.1")
+        );
+        // A chain of trusted proxies is walked through.
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.1.2.3".parse().unwrap());
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &trusted),
+            ip("203.0.113.9")
+        );
+        // Garbage stops the walk at the last address known to be real.
+        headers.insert("x-forwarded-for", "nonsense".parse().unwrap());
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &trusted),
+            ip("10.0.0.2")
+        );
+        // No proxy configured: always the peer.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &[]),
+            ip("10.0.0.2")
+        );
+    }
 }

@@ -63,6 +63,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 pub use cookie::{COOKIE_NAME, CookieKey, CookieKeyError};
 pub use extract::{Browser, SignedIn};
+/// A network in CIDR notation, for [`AtoauthWebBuilder::trusted_proxies`].
+pub use ipnet::IpNet;
 use url::Url;
 
 /// The default cap on proxied request bodies: 50 MiB (buffered so a DPoP retry can replay it).
@@ -109,6 +111,8 @@ pub(crate) struct Inner {
     pub(crate) limiter: guard::RateLimiter,
     /// Proxied request bodies held in memory at once.
     pub(crate) uploads: tokio::sync::Semaphore,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) client_metadata: serde_json::Value,
 }
 
@@ -127,6 +131,7 @@ pub struct AtoauthWebBuilder {
     browser_ttl: Duration,
     logins_per_minute: u32,
     concurrent_uploads: usize,
+    trusted_proxies: Vec<IpNet>,
     client_metadata: Option<serde_json::Value>,
 }
 
@@ -149,6 +154,7 @@ impl AtoauthWeb {
             browser_ttl: Duration::from_secs(30 * 24 * 3600),
             logins_per_minute: 20,
             concurrent_uploads: DEFAULT_CONCURRENT_UPLOADS,
+            trusted_proxies: Vec::new(),
             client_metadata: None,
         }
     }
@@ -242,6 +248,14 @@ impl AtoauthWebBuilder {
         self
     }
 
+    /// The reverse proxies in front of the app: from these peers, the client's address (for the
+    /// sign-in rate limit) is read from `X-Forwarded-For`. From any other peer the header is
+    /// ignored, so clients cannot pick their own bucket. Default: none.
+    pub fn trusted_proxies(mut self, networks: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted_proxies = networks.into_iter().collect();
+        self
+    }
+
     /// Proxied request bodies held in memory at once (default
     /// [`DEFAULT_CONCURRENT_UPLOADS`]); at least one.
     pub fn concurrent_uploads(mut self, count: usize) -> Self {
@@ -288,6 +302,7 @@ impl AtoauthWebBuilder {
                 browser_ttl: self.browser_ttl,
                 limiter: guard::RateLimiter::new(self.logins_per_minute, Duration::from_secs(60)),
                 uploads: tokio::sync::Semaphore::new(self.concurrent_uploads),
+                trusted_proxies: self.trusted_proxies,
                 client_metadata,
             }),
         })

@@ -81,21 +81,27 @@ pub(crate) async fn forward(
             "sign in first",
         );
     };
-    // A bounded number of bodies in memory at once; the rest are told to come back.
-    let Ok(_upload) = web.inner.uploads.try_acquire() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            Json(json!({"error": "Busy", "message": "too many uploads at once; retry"})),
-        )
-            .into_response();
-    };
-    let Ok(body) = axum::body::to_bytes(body, web.inner.proxy_body_limit).await else {
-        return json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLarge",
-            "the request body is larger than this proxy accepts",
-        );
+    // A query has no body; a procedure's body is read now, a bounded number at once (the rest
+    // are told to come back), within the size cap.
+    let (body, _upload) = if method == Method::POST {
+        let Ok(permit) = web.inner.uploads.try_acquire() else {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                Json(json!({"error": "Busy", "message": "too many uploads at once; retry"})),
+            )
+                .into_response();
+        };
+        let Ok(body) = axum::body::to_bytes(body, web.inner.proxy_body_limit).await else {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLarge",
+                "the request body is larger than this proxy accepts",
+            );
+        };
+        (body, Some(permit))
+    } else {
+        (axum::body::Bytes::new(), None)
     };
     let mut forwarded = HeaderMap::new();
     for name in FORWARDED {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::guard::{forbidden_cross_site, same_origin};
+use crate::guard::{self, forbidden_cross_site, same_origin};
 use crate::html::page;
 use crate::{AtoauthWeb, Browser};
 
@@ -71,10 +71,11 @@ fn csrf_ok(browser: &Browser, token: &str) -> bool {
         .is_some_and(|record| record.csrf_token.ct_eq(token) && !token.is_empty())
 }
 
-fn client_address(extensions: &Extensions) -> IpAddr {
-    extensions
+fn client_address(web: &AtoauthWeb, extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    guard::client_address(peer, headers, &web.inner.trusted_proxies)
 }
 
 pub(crate) async fn login(
@@ -87,7 +88,11 @@ pub(crate) async fn login(
     if !same_origin(&headers, &web.inner.public_origin) || !csrf_ok(&browser, &form.csrf) {
         return forbidden_cross_site();
     }
-    if !web.inner.limiter.allow(client_address(&extensions)) {
+    if !web
+        .inner
+        .limiter
+        .allow(client_address(&web, &extensions, &headers))
+    {
         return page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
@@ -166,6 +171,18 @@ pub(crate) async fn callback(
             );
         }
     };
+    // One account per browser: the session this browser held before (another account, or an
+    // older sign-in of the same one) is revoked and deleted, never left live and unreferenced.
+    let previous = browser
+        .record()
+        .and_then(|record| record.account.clone())
+        .filter(|(_, id)| id != done.session.session_id());
+    if let Some((did, session_id)) = previous
+        && let Ok(old) = web.inner.client.restore(&did, &session_id).await
+        && let Err(error) = old.sign_out().await
+    {
+        tracing::info!(%error, "the previous session of this browser could not be revoked");
+    }
     // A new cookie id after sign-in: an id planted before sign-in is worth nothing after it.
     let account = (
         done.session.did().clone(),

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use atoauth::OAuthClient;
 use atoauth::client_metadata::{ClientMetadata, LoopbackClient};
-use atoauth_axum::{AtoauthWeb, CookieKey};
+use atoauth_axum::{AtoauthWeb, CookieKey, IpNet};
 use axum::Router;
 use axum::routing::{get, post};
 use clap::Args;
@@ -56,6 +56,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     keys: Option<PathBuf>,
 
+    /// A reverse proxy in front of this server (CIDR or address; repeatable): from it, the
+    /// client's address for the sign-in rate limit is read from X-Forwarded-For
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
+    trusted_proxies: Vec<IpNet>,
+
     /// The cookie signing key, 64 hex characters [default: <data-dir>/cookie.key, created once]
     #[arg(
         long,
@@ -89,7 +94,8 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
     let mut web = AtoauthWeb::builder(client, stores.browsers.clone(), public_url.clone())
         .cookie_key(cookie_key)
         .redirect_uri(redirect_uri)
-        .scope(&args.scope);
+        .scope(&args.scope)
+        .trusted_proxies(args.trusted_proxies.iter().copied());
     if let Some(metadata) = metadata {
         web = web.client_metadata(metadata);
     }
@@ -209,4 +215,12 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// A network in CIDR notation, or one address.
+fn parse_network(value: &str) -> Result<IpNet, String> {
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{value:?} is neither a CIDR network (10.0.0.0/8) nor an address"))
 }

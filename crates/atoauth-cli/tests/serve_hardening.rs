@@ -205,3 +205,84 @@ async fn the_data_directory_is_private() {
     assert_eq!(mode, 0o700, "{mode:o}");
     serve.stop();
 }
+
+#[tokio::test]
+async fn signing_in_again_ends_the_browser_s_previous_session() {
+    use atoauth::store::SessionStore;
+    // Finding 9: alice, then bob, in one browser left alice's session live and unreferenced.
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &[]);
+    let mut visitor = Visitor::new(&serve.url);
+    visitor.sign_in(pds().alice()).await;
+    visitor.sign_in(pds().bob()).await;
+    assert!(visitor.get("/").await.body.contains("bob.test"));
+    let store = atoauth_sqlx::SqliteStore::open(&data.path().join("atoauth.db"))
+        .await
+        .unwrap();
+    let dids: Vec<String> = store
+        .list_all()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.did.to_string())
+        .collect();
+    assert_eq!(dids, [pds().bob().did.to_string()]);
+    // The same account again: still one session, the new one.
+    visitor.sign_in(pds().bob()).await;
+    assert_eq!(store.list_all().await.unwrap().len(), 1);
+}
+
+/// Starts a sign-in from `forwarded_for` (as a reverse proxy would write it); the status.
+async fn start_sign_in(visitor: &Visitor, csrf: &str, forwarded_for: &str) -> u16 {
+    visitor
+        .http
+        .post(format!("{}/oauth/login", visitor.base))
+        .header("cookie", visitor.cookie.clone().unwrap())
+        .header("origin", &visitor.base)
+        .header("x-forwarded-for", forwarded_for)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("identifier=alice.test&csrf={csrf}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
+    // Finding 5: behind a reverse proxy, the whole site shared one bucket of 20 a minute.
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &["--trusted-proxy", "127.0.0.0/8"]);
+    let mut visitor = Visitor::new(&serve.url);
+    let csrf = Visitor::csrf(&visitor.get("/").await);
+    for i in 0..21 {
+        let status = start_sign_in(&visitor, &csrf, &format!("203.0.113.{i}")).await;
+        assert_eq!(status, 303, "client {i} has its own budget");
+    }
+    let statuses: Vec<u16> = {
+        let mut statuses = Vec::new();
+        for _ in 0..21 {
+            statuses.push(start_sign_in(&visitor, &csrf, "198.51.100.1").await);
+        }
+        statuses
+    };
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        1,
+        "{statuses:?}"
+    );
+    serve.stop();
+
+    // Without the option the header is the client's word, and ignored.
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &[]);
+    let mut visitor = Visitor::new(&serve.url);
+    let csrf = Visitor::csrf(&visitor.get("/").await);
+    let mut limited = 0;
+    for i in 0..21 {
+        let status = start_sign_in(&visitor, &csrf, &format!("203.0.113.{i}")).await;
+        limited += usize::from(status == 429);
+    }
+    assert_eq!(limited, 1, "one shared bucket for forged addresses");
+}
