@@ -33,7 +33,8 @@
 //!     .with_state(web.clone());
 //! let app = web.wrap(app);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! // Read timeouts, a connection limit, and each client's address for the rate limit.
+//! atoauth_axum::serve(listener, app, atoauth_axum::ServerLimits::default(), std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -43,7 +44,14 @@
 //! - Forms carry a CSRF token, and every state-changing request must come from our `Origin`.
 //! - The OAuth `state` is bound to the browser that started the sign-in.
 //! - Request logs never contain a query string, so `code` and `state` never reach them.
-//! - The proxy sends tokens only to the user's PDS and never forwards cookies.
+//! - The proxy sends tokens only to the user's PDS and never forwards cookies. What it passes
+//!   back is made inert (no sniffing, a sandboxing CSP, a download unless it is JSON), and a
+//!   top-level navigation to `/xrpc/…` is refused: a PDS serves files any account uploaded.
+//! - The proxy reads a body only after the Origin and session checks, a bounded number at once.
+//! - Every response refuses framing and sniffing; HTML pages are never cached.
+//! - [`serve`] cuts off clients that stall sending headers or a body, and bounds connections.
+//! - Behind a reverse proxy, [`AtoauthWebBuilder::trusted_proxies`] gives each client its own
+//!   sign-in rate limit.
 
 mod cookie;
 mod extract;
@@ -52,6 +60,7 @@ mod headers;
 pub mod html;
 mod proxy;
 mod routes;
+mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +74,7 @@ pub use cookie::{COOKIE_NAME, CookieKey, CookieKeyError};
 pub use extract::{Browser, SignedIn};
 /// A network in CIDR notation, for [`AtoauthWebBuilder::trusted_proxies`].
 pub use ipnet::IpNet;
+pub use server::{ServerLimits, serve};
 use url::Url;
 
 /// The default cap on proxied request bodies: 50 MiB (buffered so a DPoP retry can replay it).

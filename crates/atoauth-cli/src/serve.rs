@@ -5,11 +5,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use atoauth::OAuthClient;
 use atoauth::client_metadata::{ClientMetadata, LoopbackClient};
-use atoauth_axum::{AtoauthWeb, CookieKey, IpNet};
+use atoauth_axum::{AtoauthWeb, CookieKey, IpNet, ServerLimits};
 use axum::Router;
 use axum::routing::{get, post};
 use clap::Args;
@@ -55,6 +56,15 @@ pub(crate) struct ServeArgs {
     /// Confidential mode: the private JWKS written by `atoauth keygen`
     #[arg(long, value_name = "FILE")]
     keys: Option<PathBuf>,
+
+    /// Seconds a client may take to send its request headers, or pause while sending a body,
+    /// before its connection is closed
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    read_timeout: u64,
+
+    /// Connections open at once; more wait to be accepted
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
 
     /// A reverse proxy in front of this server (CIDR or address; repeatable): from it, the
     /// client's address for the sign-in rate limit is read from X-Forwarded-For
@@ -114,12 +124,11 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         stores.description
     );
     tracing::info!(%bound, %public_url, client_id = web.client().client_id(), "serving");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = ServerLimits {
+        read_timeout: Duration::from_secs(args.read_timeout.max(1)),
+        max_connections: args.max_connections,
+    };
+    atoauth_axum::serve(listener, app, limits, shutdown_signal()).await?;
     eprintln!("atoauth serve: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -286,3 +286,81 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_sign_in_budget() {
     }
     assert_eq!(limited, 1, "one shared bucket for forged addresses");
 }
+
+/// Whether the server closes `stream` (end of file or reset) within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // An error page (408) may come first; the close follows.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn stalled_requests_are_cut_off_and_connections_are_bounded() {
+    // Finding 3: partial headers or bodies kept connections open forever.
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(
+        data.path(),
+        &["--read-timeout", "2", "--max-connections", "4"],
+    );
+    let address = serve.url.trim_start_matches("http://").to_owned();
+
+    // Headers that never end.
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {address}\r\nX-Slow: 1").as_bytes())
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut stalled, Duration::from_secs(6)).await,
+        "stalled headers"
+    );
+
+    // A body that stops arriving.
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /oauth/login HTTP/1.1\r\nHost: {address}\r\nOrigin: {}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nidentifier=",
+                serve.url
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut stalled, Duration::from_secs(6)).await,
+        "stalled body"
+    );
+
+    // Four slow clients hold every slot; a fifth, normal request still gets its answer once
+    // their time is up, and never an unbounded number of descriptors.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        slow.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let health = tokio::time::timeout(
+        Duration::from_secs(10),
+        atoauth_testkit::http_client()
+            .get(format!("{}/healthz", serve.url))
+            .send(),
+    )
+    .await
+    .expect("answered once a slot is free")
+    .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "it had to wait for a slot"
+    );
+}
