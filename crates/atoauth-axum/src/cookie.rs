@@ -100,6 +100,14 @@ impl CookieKey {
         Ok((id, value))
     }
 
+    /// The CSRF token of a browser that has no stored session (a visitor who has not signed
+    /// in): derived from its id with the key, apart from cookie tags, so a visitor costs no
+    /// storage until a sign-in succeeds.
+    pub(crate) fn anonymous_csrf(&self, id: &SessionId) -> String {
+        let tag = hmac::sign(&self.0, format!("csrf:{}", id.secret()).as_bytes());
+        Base64UrlUnpadded::encode_string(tag.as_ref())
+    }
+
     fn sign(&self, id: &SessionId) -> String {
         let tag = hmac::sign(&self.0, id.secret().as_bytes());
         format!(

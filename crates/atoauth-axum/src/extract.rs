@@ -15,11 +15,16 @@ use crate::cookie::{read_cookie, set_cookie};
 
 /// The visitor's browser session: the CSRF token for forms and, once signed in, the account.
 /// A missing, forged or expired cookie simply means "no session" (never an error page).
+///
+/// Only signed-in browsers are stored. A visitor who has not signed in holds a signed random id
+/// in the cookie, and the CSRF token of its forms is derived from that id, so anonymous page
+/// views never write to the store.
 #[derive(Debug)]
 pub struct Browser {
     web: AtoauthWeb,
     id: Option<SessionId>,
     session: Option<BrowserSession>,
+    csrf: Option<State>,
 }
 
 fn server_error(error: &dyn std::fmt::Display) -> Response {
@@ -50,8 +55,17 @@ where
                 .map_err(|e| server_error(&e))?,
             None => None,
         };
-        let id = id.filter(|_| session.is_some());
-        Ok(Self { web, id, session })
+        let csrf = match (&session, &id) {
+            (Some(session), _) => Some(session.csrf_token.clone()),
+            (None, Some(id)) => Some(State::new(web.inner.cookie_key.anonymous_csrf(id))),
+            (None, None) => None,
+        };
+        Ok(Self {
+            web,
+            id,
+            session,
+            csrf,
+        })
     }
 }
 
@@ -60,7 +74,12 @@ impl Browser {
     /// [`Browser::ensure`] has run.
     #[must_use]
     pub fn csrf_token(&self) -> Option<&str> {
-        self.session.as_ref().map(|s| s.csrf_token.secret())
+        self.csrf.as_ref().map(State::secret)
+    }
+
+    /// Whether `token` is this browser's CSRF token (constant time).
+    pub(crate) fn csrf_matches(&self, token: &str) -> bool {
+        !token.is_empty() && self.csrf.as_ref().is_some_and(|csrf| csrf.ct_eq(token))
     }
 
     /// Whether a signed-in account is attached.
@@ -77,19 +96,30 @@ impl Browser {
         self.session.as_ref()
     }
 
-    /// Makes sure the browser has a session (for the CSRF token of a sign-in form). Returns
-    /// the `Set-Cookie` header to send when one was created.
+    /// Makes sure the browser has an id (for the CSRF token of a sign-in form), without storing
+    /// anything. Returns the `Set-Cookie` header to send when one was minted.
     ///
     /// # Errors
-    /// An error page when randomness or the store fails.
+    /// An error page when randomness fails.
     pub async fn ensure(&mut self) -> Result<Option<HeaderValue>, Response> {
-        if self.session.is_some() {
+        if self.id.is_some() {
             return Ok(None);
         }
-        let (id, record, cookie) = self.web.new_browser(None).await?;
-        self.session = Some(record);
+        let (id, value) = self
+            .web
+            .inner
+            .cookie_key
+            .new_id()
+            .map_err(|e| server_error(&e))?;
+        let cookie = set_cookie(
+            &value,
+            self.web.inner.secure_cookie,
+            self.web.inner.browser_ttl.as_secs(),
+        );
+        let header = HeaderValue::from_str(&cookie).map_err(|e| server_error(&e))?;
+        self.csrf = Some(State::new(self.web.inner.cookie_key.anonymous_csrf(&id)));
         self.id = Some(id);
-        Ok(Some(cookie))
+        Ok(Some(header))
     }
 
     /// The signed-in OAuth session, if any and still usable. A session that ended is detached
@@ -119,10 +149,10 @@ impl Browser {
 }
 
 impl AtoauthWeb {
-    /// Creates a browser session (optionally signed in): its id, record and `Set-Cookie`.
+    /// Creates a signed-in browser session: its id, record and `Set-Cookie`.
     pub(crate) async fn new_browser(
         &self,
-        account: Option<(atoauth::syntax::Did, SessionId)>,
+        account: (atoauth::syntax::Did, SessionId),
     ) -> Result<(SessionId, BrowserSession, HeaderValue), Response> {
         let (id, value) = self
             .inner
@@ -132,7 +162,7 @@ impl AtoauthWeb {
         let csrf = random_token(&OsRandomness, 24).map_err(|e| server_error(&e))?;
         let record = BrowserSession {
             csrf_token: State::new(csrf),
-            account,
+            account: Some(account),
             created_at: unix_now(),
         };
         self.inner

@@ -66,9 +66,7 @@ pub(crate) struct CsrfForm {
 }
 
 fn csrf_ok(browser: &Browser, token: &str) -> bool {
-    browser
-        .record()
-        .is_some_and(|record| record.csrf_token.ct_eq(token) && !token.is_empty())
+    browser.csrf_matches(token)
 }
 
 fn client_address(web: &AtoauthWeb, extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
@@ -188,7 +186,7 @@ pub(crate) async fn callback(
         done.session.did().clone(),
         done.session.session_id().clone(),
     );
-    let (_, _, cookie) = match web.new_browser(Some(account)).await {
+    let (_, _, cookie) = match web.new_browser(account).await {
         Ok(created) => created,
         Err(response) => return response,
     };

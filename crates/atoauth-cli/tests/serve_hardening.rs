@@ -364,3 +364,40 @@ async fn stalled_requests_are_cut_off_and_connections_are_bounded() {
         "it had to wait for a slot"
     );
 }
+
+/// The session id in a visitor's cookie (`name=<id>.<tag>`).
+fn cookie_id(visitor: &Visitor) -> atoauth::secret::SessionId {
+    let pair = visitor.cookie.clone().unwrap();
+    let value = pair.split_once('=').unwrap().1;
+    atoauth::secret::SessionId::new(value.split_once('.').unwrap().0)
+}
+
+#[tokio::test]
+async fn anonymous_visitors_cost_no_storage() {
+    use atoauth::store::BrowserSessionStore;
+    // Finding 4: every anonymous GET / stored a browser session for 30 days.
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &[]);
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        let mut visitor = Visitor::new(&serve.url);
+        let page = visitor.get("/").await;
+        assert_eq!(page.status, 200);
+        assert!(
+            !Visitor::csrf(&page).is_empty(),
+            "the sign-in form has its token"
+        );
+        ids.push(cookie_id(&visitor));
+    }
+    let store = atoauth_sqlx::SqliteStore::open(&data.path().join("atoauth.db"))
+        .await
+        .unwrap();
+    for id in &ids {
+        assert!(store.get_browser(id).await.unwrap().is_none());
+    }
+    // Signing in is what creates the one stored browser session.
+    let mut visitor = Visitor::new(&serve.url);
+    visitor.sign_in(pds().alice()).await;
+    let stored = store.get_browser(&cookie_id(&visitor)).await.unwrap();
+    assert!(stored.is_some_and(|b| b.account.is_some()));
+}

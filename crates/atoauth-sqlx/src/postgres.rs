@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
 use crate::{SqlxStoreError, check_prefix, unix_now};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Sessions, pending authorizations, browser sessions and refresh locks in PostgreSQL.
 #[derive(Clone, Debug)]
@@ -111,6 +111,23 @@ impl PostgresStore {
                      value TEXT NOT NULL, expires_at BIGINT NOT NULL)"
                 ),
                 format!("INSERT INTO {p}oauth_schema (version) VALUES (1)"),
+            ] {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if found < 2 {
+            // Each write removes expired rows: without indexes that scans whole tables.
+            for statement in [
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {p}oauth_browser_sessions_expiry \
+                     ON {p}oauth_browser_sessions (expires_at)"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {p}oauth_states_expiry ON {p}oauth_states (expires_at)"
+                ),
+                format!("INSERT INTO {p}oauth_schema (version) VALUES (2)"),
             ] {
                 sqlx::query(AssertSqlSafe(statement))
                     .execute(&mut *tx)

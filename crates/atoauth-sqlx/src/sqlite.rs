@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::{SqlxStoreError, check_prefix, unix_now};
 
 /// The newest schema this version writes.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Sessions and pending authorizations in one SQLite database.
 #[derive(Clone, Debug)]
@@ -109,7 +109,7 @@ impl SqliteStore {
             });
         }
         // Each version's statements, `{p}` standing for the table prefix.
-        let steps: [(i64, &[&str]); 3] = [
+        let steps: [(i64, &[&str]); 4] = [
             (
                 1,
                 &[
@@ -133,6 +133,15 @@ impl SqliteStore {
                 &[
                     "CREATE TABLE IF NOT EXISTS {p}oauth_locks (key TEXT PRIMARY KEY, \
                    owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL)",
+                ],
+            ),
+            (
+                4,
+                // Each write removes expired browser sessions: without an index that scans the
+                // whole table.
+                &[
+                    "CREATE INDEX IF NOT EXISTS {p}oauth_browser_sessions_expiry \
+                     ON {p}oauth_browser_sessions (expires_at)",
                 ],
             ),
         ];
