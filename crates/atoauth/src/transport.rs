@@ -83,7 +83,7 @@ impl DpopSender<'_> {
                     nonce: sent_nonce.as_deref(),
                     access_token,
                 },
-                self.clock,
+                &self.clock.at(&origin),
                 self.random,
             )?;
             let response = self
@@ -113,7 +113,7 @@ impl DpopSender<'_> {
                 }
                 None => {}
             }
-            let clock_moved = self.clock.observe(response.headers());
+            let clock_moved = self.clock.observe(&origin, response.headers());
             let fresh_nonce = received.is_some_and(|n| Some(n) != sent_nonce.as_deref());
             // One retry (I7): for a new nonce, or for a proof refused because our clock was off
             // and the `Date` header just taught us by how much.

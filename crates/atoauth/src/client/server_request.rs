@@ -104,11 +104,12 @@ impl ClientInner {
             None => OAuthError::Config(format!("the client key {kid:?} is not in the keyset")),
         };
         let keys = self.keyset.as_ref().ok_or_else(ended)?;
+        // The issuer is an origin (F3): its own clock, as learnt from its answers.
         let assertion = keys.assertion(
             kid,
             &self.client_id,
             issuer,
-            &self.clock,
+            &self.clock.at(issuer),
             self.random.as_ref(),
         )?;
         assertion.map(Some).ok_or_else(ended)
