@@ -8,10 +8,12 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use atoauth::crypto::{OsRandomness, random_token};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use tracing::Instrument;
 
 use crate::AtoauthWeb;
 
@@ -98,8 +100,8 @@ pub(crate) async fn canonical_host(
         .and_then(|v| v.to_str().ok());
     match host {
         Some(host) if host.eq_ignore_ascii_case(expected) => next.run(request).await,
-        // Health checks come from load balancers under any name.
-        _ if request.uri().path() == "/healthz" => next.run(request).await,
+        // Health and readiness checks come from load balancers under any name.
+        _ if matches!(request.uri().path(), "/healthz" | "/readyz") => next.run(request).await,
         _ => {
             let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
             let target = format!("{}{}", web.inner.public_origin, path);
@@ -108,19 +110,28 @@ pub(crate) async fn canonical_host(
     }
 }
 
-/// One log line per request: method, path (never the query), status, duration.
+/// One log line per request: method, path (never the query), status, duration. Every line
+/// logged while the request runs carries its id (a `request` span), and the response names it
+/// in `x-request-id`, so a user's report can be matched with the logs.
 pub(crate) async fn log_requests(request: Request, next: Next) -> Response {
+    let id = random_token(&OsRandomness, 9).unwrap_or_default();
+    let span = tracing::info_span!("request", id = %id);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis(),
-        "request"
-    );
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis(),
+            "request"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     response
 }
 

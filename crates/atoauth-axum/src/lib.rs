@@ -181,6 +181,16 @@ impl AtoauthWeb {
         &self.inner.public_origin
     }
 
+    /// Whether the browser-session store answers, for a readiness probe (`/readyz`): a read of
+    /// a session that does not exist.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn ready(&self) -> Result<(), atoauth::store::StoreError> {
+        let probe = atoauth::secret::SessionId::new("readiness-probe");
+        self.inner.browsers.get_browser(&probe).await.map(|_| ())
+    }
+
     /// The routes listed in the crate documentation, with this web state.
     pub fn router<S>(&self) -> Router<S> {
         Router::new()

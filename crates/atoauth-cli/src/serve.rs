@@ -12,6 +12,8 @@ use atoauth::OAuthClient;
 use atoauth::client_metadata::{ClientMetadata, LoopbackClient};
 use atoauth_axum::{AtoauthWeb, CookieKey, IpNet, ServerLimits};
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use clap::Args;
 use url::Url;
@@ -57,6 +59,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     keys: Option<PathBuf>,
 
+    /// Log lines as text, or as one JSON object each (for log collectors)
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     /// Seconds a client may take to send its request headers, or pause while sending a body,
     /// before its connection is closed
     #[arg(long, value_name = "SECS", default_value_t = 30)]
@@ -82,7 +88,7 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logs(config.verbose);
+    init_logs(config.verbose, args.log_format);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -115,6 +121,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         .route("/", get(pages::home))
         .route("/post", post(pages::post))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .merge(web.router())
         .with_state(web.clone());
     let app = web.wrap(app);
@@ -196,15 +203,41 @@ async fn build_client(
     Ok((builder.metadata(metadata).build()?, default_redirect, None))
 }
 
-fn init_logs(verbose: bool) {
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One readable line each.
+    Text,
+    /// One JSON object each, with the request id in `span.id`.
+    Json,
+}
+
+fn init_logs(verbose: bool, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if verbose { "debug" } else { "info" })
     });
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().with_current_span(true).try_init(),
+    };
+}
+
+/// `/readyz`: 200 when the store answers, 503 otherwise (for load balancers).
+async fn readyz(State(web): State<AtoauthWeb>) -> (StatusCode, &'static str) {
+    match web.ready().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the session store does not answer",
+            )
+        }
+    }
 }
 
 async fn shutdown_signal() {
