@@ -29,19 +29,19 @@ async fn wait_for(browser: &Client, locator: Locator<'_>) -> fantoccini::element
         .unwrap_or_else(|e| panic!("waiting for {locator:?}: {e}"))
 }
 
-#[tokio::test]
-async fn a_visitor_signs_in_posts_and_signs_out_in_chromium() {
-    let pds = pds();
-    let alice = pds.alice();
-    let driver = Driver::start("serve");
-    let data = tempfile::tempdir().unwrap();
-    let serve = Serve::start(data.path(), &[]);
-    let browser = driver.browser().await;
-
-    browser.goto(&format!("{}/", serve.url)).await.unwrap();
-    let identifier = wait_for(&browser, Locator::Css("#identifier")).await;
-    screenshot(&browser, "sign-in").await;
-    identifier.send_keys("alice.test").await.unwrap();
+/// Signs `account` in through the app's form and the PDS's own sign-in and consent pages.
+async fn sign_in(
+    browser: &Client,
+    base: &str,
+    account: &atoauth_testkit::Account,
+    screenshot_name: Option<&str>,
+) {
+    browser.goto(&format!("{base}/")).await.unwrap();
+    let identifier = wait_for(browser, Locator::Css("#identifier")).await;
+    if let Some(name) = screenshot_name {
+        screenshot(browser, name).await;
+    }
+    identifier.send_keys(&account.handle).await.unwrap();
     browser
         .find(Locator::Css("#sign-in"))
         .await
@@ -51,7 +51,7 @@ async fn a_visitor_signs_in_posts_and_signs_out_in_chromium() {
         .unwrap();
 
     // The PDS's own sign-in page (the username comes pre-filled from the login hint).
-    let password = wait_for(&browser, Locator::Css("input[name=password]")).await;
+    let password = wait_for(browser, Locator::Css("input[name=password]")).await;
     let username = browser
         .find(Locator::Css("input[name=username]"))
         .await
@@ -63,9 +63,9 @@ async fn a_visitor_signs_in_posts_and_signs_out_in_chromium() {
         .unwrap_or_default()
         .is_empty()
     {
-        username.send_keys(&alice.handle).await.unwrap();
+        username.send_keys(&account.handle).await.unwrap();
     }
-    password.send_keys(&alice.password).await.unwrap();
+    password.send_keys(&account.password).await.unwrap();
     browser
         .find(Locator::Css("button[type=submit]"))
         .await
@@ -75,13 +75,25 @@ async fn a_visitor_signs_in_posts_and_signs_out_in_chromium() {
         .unwrap();
     // Its consent page.
     wait_for(
-        &browser,
+        browser,
         Locator::XPath("//button[normalize-space()='Authorize']"),
     )
     .await
     .click()
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_visitor_signs_in_posts_and_signs_out_in_chromium() {
+    let pds = pds();
+    let alice = pds.alice();
+    let driver = Driver::start("serve");
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &[]);
+    let browser = driver.browser().await;
+
+    sign_in(&browser, &serve.url, alice, Some("sign-in")).await;
 
     // Back home, signed in.
     let handle = wait_for(&browser, Locator::Css("#handle")).await;
@@ -145,5 +157,68 @@ async fn a_visitor_signs_in_posts_and_signs_out_in_chromium() {
         .await
         .unwrap();
     wait_for(&browser, Locator::Css("#identifier")).await;
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stored_html_blob_never_runs_on_our_origin_in_chromium() {
+    // #15 finding 1, as the attack was reproduced: a file on the PDS, a followed link to it.
+    let pds = pds();
+    let driver = Driver::start("serve-xss");
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &["--scope", "atproto transition:generic"]);
+    let browser = driver.browser().await;
+    sign_in(&browser, &serve.url, pds.alice(), None).await;
+    wait_for(&browser, Locator::Css("#handle")).await;
+
+    // From our own page, as any script could: upload HTML and reference it from a record.
+    let uploaded = browser
+        .execute_async(
+            r#"const [did, done] = arguments;
+            const html = "<html><body><script>localStorage.setItem('pwned', document.cookie + '!')</script>pwned</body></html>";
+            (async () => {
+              const up = await fetch('/xrpc/com.atproto.repo.uploadBlob', {method: 'POST', headers: {'content-type': 'text/html'}, body: html});
+              const blob = (await up.json()).blob;
+              const made = await fetch('/xrpc/com.atproto.repo.createRecord', {method: 'POST', headers: {'content-type': 'application/json'},
+                body: JSON.stringify({repo: did, collection: 'com.example.hardening.file', record: {$type: 'com.example.hardening.file', file: blob, createdAt: new Date().toISOString()}})});
+              const url = '/xrpc/com.atproto.sync.getBlob?did=' + did + '&cid=' + blob.ref.$link;
+              const fetched = await fetch(url);
+              done({status: made.status, url, fetched: fetched.status, disposition: fetched.headers.get('content-disposition'), csp: fetched.headers.get('content-security-policy')});
+            })().catch(e => done({error: String(e)}));"#,
+            vec![serde_json::json!(pds.alice().did.as_str())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(uploaded["status"], 200, "{uploaded}");
+    assert_eq!(
+        uploaded["fetched"], 200,
+        "a script still gets the bytes: {uploaded}"
+    );
+    assert!(
+        uploaded["disposition"]
+            .as_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(uploaded["csp"].as_str().unwrap().contains("sandbox"));
+
+    // The victim follows a link to it: refused, and nothing ran on our origin.
+    let url = format!("{}{}", serve.url, uploaded["url"].as_str().unwrap());
+    browser.goto(&url).await.unwrap();
+    let shown = browser.source().await.unwrap();
+    assert!(shown.contains("Forbidden"), "{shown}");
+    screenshot(&browser, "xss-refused").await;
+    browser.goto(&format!("{}/", serve.url)).await.unwrap();
+    let handle = wait_for(&browser, Locator::Css("#handle")).await;
+    assert_eq!(
+        handle.text().await.unwrap(),
+        "alice.test",
+        "still signed in"
+    );
+    let pwned = browser
+        .execute("return localStorage.getItem('pwned');", vec![])
+        .await
+        .unwrap();
+    assert!(pwned.is_null(), "the uploaded script ran: {pwned}");
     browser.close().await.unwrap();
 }
