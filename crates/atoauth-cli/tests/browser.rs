@@ -222,3 +222,42 @@ async fn a_stored_html_blob_never_runs_on_our_origin_in_chromium() {
     assert!(pwned.is_null(), "the uploaded script ran: {pwned}");
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn our_pages_cannot_be_framed_in_chromium() {
+    // #15 finding 6: the signed-in page, with its sign-out button, could be framed.
+    let driver = Driver::start("serve-frame");
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &[]);
+    let target = format!("{}/", serve.url);
+    // Another site's page framing ours, and (the control) one of its own pages.
+    let framer = atoauth_testkit::TestServer::start(move |request| {
+        let page = if request.target.starts_with("/inner") {
+            "<p id=inner>framed</p>".to_owned()
+        } else {
+            format!("<iframe src='{target}'></iframe><iframe src='/inner'></iframe>")
+        };
+        atoauth_testkit::Reply::status(200)
+            .header("content-type", "text/html")
+            .body(page)
+    })
+    .await;
+    let browser = driver.browser().await;
+    browser.goto(framer.url().as_str()).await.unwrap();
+    wait_for(&browser, Locator::Css("iframe")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    browser.enter_frame(1).await.unwrap();
+    wait_for(&browser, Locator::Css("#inner")).await;
+    browser.enter_parent_frame().await.unwrap();
+
+    browser.enter_frame(0).await.unwrap();
+    let framed = browser.find(Locator::Css("#identifier")).await;
+    assert!(
+        framed.is_err(),
+        "our sign-in page rendered inside another site's frame"
+    );
+    browser.enter_parent_frame().await.unwrap();
+    screenshot(&browser, "framing-refused").await;
+    browser.close().await.unwrap();
+}
