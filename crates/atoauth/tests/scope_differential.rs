@@ -503,15 +503,12 @@ type Check = Box<dyn Fn(&Permissions) -> bool>;
 /// A request as the PDS checks it, and the same question to atoauth.
 fn random_check(rng: &mut Rng) -> (Value, Check) {
     let nsid = |s: &str| Nsid::new(s).unwrap();
-    let valid_nsids = [
-        "app.bsky.feed.post",
-        "app.bsky.feed.like",
-        "app.bsky.actor.getProfile",
-        "com.example.foo",
-        "com.example.fooBar",
-        "chat.bsky.convo.sendMessage",
-        "a.b.c",
-    ];
+    // The pool's valid names, without `*` (the PDS checks concrete collections).
+    let valid_nsids: Vec<&str> = NSIDS.0[..NSIDS.1]
+        .iter()
+        .copied()
+        .filter(|n| *n != "*")
+        .collect();
     match rng.below(5) {
         0 => {
             let collection = rng.pick(&valid_nsids);
