@@ -19,7 +19,7 @@
 // standard input reaches EOF (its parent went away), unless
 // ATOAUTH_PDS_IGNORE_STDIN=1. Logs go to stderr; stdout carries only the ready line.
 //
-// Environment: ATOAUTH_PDS_ACCOUNTS ("alice:alice-pass,bob:bob-pass"; ".test" is
+// Environment: ATOAUTH_PDS_ACCOUNTS ("alice:alice-pass,bob:bob-pass,carol:carol-pass"; ".test" is
 // appended to bare names), ATOAUTH_PDS_PORT (fixed PDS port), ATOAUTH_PDS_LOG=1
 // (PDS logs to <data_dir>/pds.log), ATOAUTH_PDS_KEEP_DATA=1.
 import { execFileSync } from 'node:child_process'
@@ -43,7 +43,7 @@ if (Number(process.versions.node.split('.')[0]) < 22) {
 }
 confineToLoopback([CLIENT_HOST])
 
-const accountsWanted = (env.ATOAUTH_PDS_ACCOUNTS ?? 'alice:alice-pass,bob:bob-pass')
+const accountsWanted = (env.ATOAUTH_PDS_ACCOUNTS ?? 'alice:alice-pass,bob:bob-pass,carol:carol-pass')
   .split(',')
   .filter(Boolean)
   .map((entry) => {

@@ -5,6 +5,7 @@ use atoauth::OAuthSession;
 use atoauth::crypto::{OsRandomness, random_token};
 use atoauth::secret::{SessionId, State};
 use atoauth::store::BrowserSession;
+use atoauth::syntax::Did;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -85,7 +86,17 @@ impl Browser {
     /// Whether a signed-in account is attached.
     #[must_use]
     pub fn is_signed_in(&self) -> bool {
-        self.session.as_ref().is_some_and(|s| s.account.is_some())
+        self.session
+            .as_ref()
+            .is_some_and(|s| !s.accounts.is_empty())
+    }
+
+    /// The browser's accounts as recorded, the active one first.
+    #[must_use]
+    pub fn accounts(&self) -> Vec<Did> {
+        self.session.as_ref().map_or_else(Vec::new, |record| {
+            record.accounts.iter().map(|(did, _)| did.clone()).collect()
+        })
     }
 
     pub(crate) fn id(&self) -> Option<&SessionId> {
@@ -122,29 +133,50 @@ impl Browser {
         Ok(Some(header))
     }
 
-    /// The signed-in OAuth session, if any and still usable. A session that ended is detached
-    /// from the browser.
-    pub async fn oauth_session(&self) -> Option<OAuthSession> {
-        let (did, session_id) = self.session.as_ref()?.account.clone()?;
-        match self.web.inner.client.restore(&did, &session_id).await {
-            Ok(session) => Some(session),
-            Err(error) => {
-                tracing::info!(%error, "a browser's OAuth session is gone");
-                if let (Some(id), Some(record)) = (&self.id, &self.session) {
-                    let detached = BrowserSession {
-                        account: None,
-                        ..record.clone()
-                    };
-                    let _ = self
-                        .web
-                        .inner
-                        .browsers
-                        .put_browser(id, &detached, self.web.inner.browser_ttl)
-                        .await;
-                }
-                None
+    /// The OAuth sessions of every account this browser holds that is still usable, the active
+    /// one first: for an account switcher that shows handles.
+    pub async fn oauth_sessions(&self) -> Vec<OAuthSession> {
+        let Some(record) = &self.session else {
+            return Vec::new();
+        };
+        let mut sessions = Vec::with_capacity(record.accounts.len());
+        for (did, session_id) in &record.accounts {
+            if let Ok(session) = self.web.inner.client.restore(did, session_id).await {
+                sessions.push(session);
             }
         }
+        sessions
+    }
+
+    /// The active account's OAuth session, if any and still usable. A session that ended is
+    /// detached from the browser, and the next account (if any) becomes the active one.
+    pub async fn oauth_session(&mut self) -> Option<OAuthSession> {
+        let mut record = self.session.clone()?;
+        let mut found = None;
+        while let Some((did, session_id)) = record.accounts.first().cloned() {
+            match self.web.inner.client.restore(&did, &session_id).await {
+                Ok(session) => {
+                    found = Some(session);
+                    break;
+                }
+                Err(error) => {
+                    tracing::info!(%error, "a browser's OAuth session is gone");
+                    record.accounts.remove(0);
+                }
+            }
+        }
+        if self.session.as_ref() != Some(&record) {
+            if let Some(id) = &self.id {
+                let _ = self
+                    .web
+                    .inner
+                    .browsers
+                    .put_browser(id, &record, self.web.inner.browser_ttl)
+                    .await;
+            }
+            self.session = Some(record);
+        }
+        found
     }
 }
 
@@ -152,7 +184,7 @@ impl AtoauthWeb {
     /// Creates a signed-in browser session: its id, record and `Set-Cookie`.
     pub(crate) async fn new_browser(
         &self,
-        account: (atoauth::syntax::Did, SessionId),
+        accounts: Vec<(Did, SessionId)>,
     ) -> Result<(SessionId, BrowserSession, HeaderValue), Response> {
         let (id, value) = self
             .inner
@@ -162,7 +194,7 @@ impl AtoauthWeb {
         let csrf = random_token(&OsRandomness, 24).map_err(|e| server_error(&e))?;
         let record = BrowserSession {
             csrf_token: State::new(csrf),
-            account: Some(account),
+            accounts,
             created_at: unix_now(),
         };
         self.inner
@@ -193,6 +225,8 @@ pub struct SignedIn {
     pub session: OAuthSession,
     /// The CSRF token for this browser's forms.
     pub csrf_token: String,
+    /// Every account this browser holds, the active one (`session`) first.
+    pub accounts: Vec<Did>,
 }
 
 impl<S> FromRequestParts<S> for SignedIn
@@ -203,12 +237,13 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let browser = Browser::from_request_parts(parts, state).await?;
+        let mut browser = Browser::from_request_parts(parts, state).await?;
         let csrf_token = browser.csrf_token().map(str::to_owned);
         match (browser.oauth_session().await, csrf_token) {
             (Some(session), Some(csrf_token)) => Ok(Self {
                 session,
                 csrf_token,
+                accounts: browser.accounts(),
             }),
             _ => Err(Redirect::to("/").into_response()),
         }

@@ -10,13 +10,19 @@
 //! | --- | --- |
 //! | `GET /oauth-client-metadata.json` | the client metadata document |
 //! | `GET /oauth/jwks.json` | the public keys (confidential clients; 404 otherwise) |
-//! | `POST /oauth/login` | form fields `identifier` (handle, DID or PDS URL) and `csrf`; 303 to the authorization server |
+//! | `POST /oauth/login` | form fields `identifier` (handle, DID or PDS URL), `csrf`, and optionally `scope` (one of [`AtoauthWebBuilder::allow_scope`]); 303 to the authorization server |
 //! | `GET /oauth/callback` | finishes the sign-in; 303 to the app |
-//! | `POST /oauth/logout` | form field `csrf`; revokes and signs out; 303 to the app |
+//! | `POST /oauth/switch` | form fields `did` and `csrf`: makes another of the browser's accounts the active one; 303 to the app |
+//! | `POST /oauth/logout` | form field `csrf`, and `all=1` for every account; revokes and signs out the active account (or all); 303 to the app |
 //! | `GET`/`POST /xrpc/{nsid}` | forwards the call to the user's PDS with DPoP (never the browser's cookies) |
 //!
 //! Handlers get the user with the [`SignedIn`] extractor, and the CSRF token for their forms
 //! with [`Browser`].
+//!
+//! A browser holds one account by default. With [`AtoauthWebBuilder::accounts_per_browser`] it
+//! holds several, one of them active; signing in beyond the limit revokes the least recently
+//! used. Signing in again as an account the browser already holds (for example with a larger
+//! scope) replaces and revokes its older session.
 //!
 //! ```no_run
 //! # async fn demo(client: atoauth::OAuthClient, store: std::sync::Arc<dyn atoauth::store::BrowserSessionStore>) -> Result<(), Box<dyn std::error::Error>> {
@@ -115,6 +121,9 @@ pub(crate) struct Inner {
     pub(crate) secure_cookie: bool,
     pub(crate) redirect_uri: String,
     pub(crate) scope: Option<String>,
+    /// Scopes a sign-in form may ask for instead of the default, normalised.
+    pub(crate) allowed_scopes: Vec<String>,
+    pub(crate) accounts_per_browser: usize,
     pub(crate) after_login: String,
     pub(crate) proxy_body_limit: usize,
     pub(crate) browser_ttl: Duration,
@@ -136,6 +145,8 @@ pub struct AtoauthWebBuilder {
     cookie_key: Option<CookieKey>,
     redirect_uri: Option<String>,
     scope: Option<String>,
+    allowed_scopes: Vec<String>,
+    accounts_per_browser: usize,
     after_login: String,
     proxy_body_limit: usize,
     browser_ttl: Duration,
@@ -159,6 +170,8 @@ impl AtoauthWeb {
             cookie_key: None,
             redirect_uri: None,
             scope: None,
+            allowed_scopes: Vec::new(),
+            accounts_per_browser: 1,
             after_login: "/".to_owned(),
             proxy_body_limit: DEFAULT_PROXY_BODY_LIMIT,
             browser_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -173,6 +186,19 @@ impl AtoauthWeb {
     #[must_use]
     pub fn client(&self) -> &OAuthClient {
         &self.inner.client
+    }
+
+    /// How many accounts one browser may hold at once.
+    #[must_use]
+    pub fn accounts_per_browser(&self) -> usize {
+        self.inner.accounts_per_browser
+    }
+
+    /// The scopes a sign-in form may ask for (`scope` field of `POST /oauth/login`), besides
+    /// the default.
+    #[must_use]
+    pub fn allowed_scopes(&self) -> &[String] {
+        &self.inner.allowed_scopes
     }
 
     /// Our origin (`scheme://host[:port]`), as `Origin` headers must say it.
@@ -198,6 +224,7 @@ impl AtoauthWeb {
             .route("/oauth/jwks.json", get(routes::jwks))
             .route("/oauth/login", post(routes::login))
             .route("/oauth/callback", get(routes::callback))
+            .route("/oauth/switch", post(routes::switch))
             .route("/oauth/logout", post(routes::logout))
             .route(
                 "/xrpc/{nsid}",
@@ -241,6 +268,21 @@ impl AtoauthWebBuilder {
     /// The scope to request (default: every scope the client declares).
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
+        self
+    }
+
+    /// A scope the sign-in form may ask for instead of the default (repeatable), so an app can
+    /// ask for more permissions later: the form's `scope` field must be one of these. The
+    /// client must declare every token of it (G2).
+    pub fn allow_scope(mut self, scope: impl AsRef<str>) -> Self {
+        self.allowed_scopes.push(normalized_scope(scope.as_ref()));
+        self
+    }
+
+    /// How many accounts one browser may hold at once (default 1, at least 1). A sign-in
+    /// beyond it revokes the least recently used session.
+    pub fn accounts_per_browser(mut self, count: usize) -> Self {
+        self.accounts_per_browser = count.max(1);
         self
     }
 
@@ -317,6 +359,8 @@ impl AtoauthWebBuilder {
                 public_authority,
                 redirect_uri: self.redirect_uri.ok_or(WebConfigError::NoRedirectUri)?,
                 scope: self.scope,
+                allowed_scopes: self.allowed_scopes,
+                accounts_per_browser: self.accounts_per_browser,
                 after_login: self.after_login,
                 proxy_body_limit: self.proxy_body_limit,
                 browser_ttl: self.browser_ttl,
@@ -327,4 +371,9 @@ impl AtoauthWebBuilder {
             }),
         })
     }
+}
+
+/// A scope string with single spaces between its tokens, for comparing.
+pub(crate) fn normalized_scope(scope: &str) -> String {
+    scope.split_whitespace().collect::<Vec<_>>().join(" ")
 }

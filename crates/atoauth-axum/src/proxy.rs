@@ -45,7 +45,7 @@ pub(crate) async fn forward(
     RawQuery(query): RawQuery,
     method: Method,
     headers: HeaderMap,
-    browser: Browser,
+    mut browser: Browser,
     body: Body,
 ) -> Response {
     let Ok(nsid) = Nsid::new(&nsid) else {

@@ -57,12 +57,26 @@ pub(crate) struct LoginForm {
     identifier: String,
     #[serde(default)]
     csrf: String,
+    /// One of the allowed scopes, instead of the default.
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
+pub(crate) struct LogoutForm {
     #[serde(default)]
     csrf: String,
+    /// Any non-empty value: sign out every account of this browser.
+    #[serde(default)]
+    all: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SwitchForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    did: String,
 }
 
 fn csrf_ok(browser: &Browser, token: &str) -> bool {
@@ -112,8 +126,25 @@ pub(crate) async fn login(
         .redirect_uri(&web.inner.redirect_uri)
         // Binds the flow to this browser: the callback must come back with the same cookie.
         .app_state(browser_key(browser_id));
-    if let Some(scope) = &web.inner.scope {
-        options = options.scope(scope);
+    let requested = form
+        .scope
+        .as_deref()
+        .map(crate::normalized_scope)
+        .filter(|scope| !scope.is_empty());
+    match requested {
+        Some(scope) if web.inner.allowed_scopes.contains(&scope) => options = options.scope(scope),
+        Some(_) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in failed",
+                "This app does not ask for that set of permissions.",
+            );
+        }
+        None => {
+            if let Some(scope) = &web.inner.scope {
+                options = options.scope(scope);
+            }
+        }
     }
     match web
         .inner
@@ -169,24 +200,26 @@ pub(crate) async fn callback(
             );
         }
     };
-    // One account per browser: the session this browser held before (another account, or an
-    // older sign-in of the same one) is revoked and deleted, never left live and unreferenced.
-    let previous = browser
-        .record()
-        .and_then(|record| record.account.clone())
-        .filter(|(_, id)| id != done.session.session_id());
-    if let Some((did, session_id)) = previous
-        && let Ok(old) = web.inner.client.restore(&did, &session_id).await
-        && let Err(error) = old.sign_out().await
-    {
-        tracing::info!(%error, "the previous session of this browser could not be revoked");
-    }
-    // A new cookie id after sign-in: an id planted before sign-in is worth nothing after it.
-    let account = (
+    let new_account = (
         done.session.did().clone(),
         done.session.session_id().clone(),
     );
-    let (_, _, cookie) = match web.new_browser(account).await {
+    let held = browser
+        .record()
+        .map(|record| record.accounts.clone())
+        .unwrap_or_default();
+    let (accounts, dropped) = admit(held, new_account, web.inner.accounts_per_browser);
+    // Never left live and unreferenced: an older session of the same account (a re-sign-in or
+    // a scope upgrade) and the least recently used one beyond the limit are revoked.
+    for (did, session_id) in dropped {
+        if let Ok(old) = web.inner.client.restore(&did, &session_id).await
+            && let Err(error) = old.sign_out().await
+        {
+            tracing::info!(%error, "a replaced session of this browser could not be revoked");
+        }
+    }
+    // A new cookie id after sign-in: an id planted before sign-in is worth nothing after it.
+    let (_, _, cookie) = match web.new_browser(accounts).await {
         Ok(created) => created,
         Err(response) => return response,
     };
@@ -194,24 +227,102 @@ pub(crate) async fn callback(
     see_other(&web.inner.after_login, Some(cookie))
 }
 
-pub(crate) async fn logout(
+type Account = (atoauth::syntax::Did, atoauth::secret::SessionId);
+
+/// The browser's accounts after signing in as `new` (which becomes the active one), and the
+/// sessions to revoke: an older session of the same DID, and the least recently used ones
+/// beyond `limit`.
+fn admit(held: Vec<Account>, new: Account, limit: usize) -> (Vec<Account>, Vec<Account>) {
+    let (same_did, mut others): (Vec<Account>, Vec<Account>) =
+        held.into_iter().partition(|(did, _)| *did == new.0);
+    let mut dropped: Vec<Account> = same_did.into_iter().filter(|a| a.1 != new.1).collect();
+    others.insert(0, new);
+    if others.len() > limit {
+        dropped.extend(others.drain(limit.max(1)..));
+    }
+    (others, dropped)
+}
+
+pub(crate) async fn switch(
     State(web): State<AtoauthWeb>,
     headers: HeaderMap,
     browser: Browser,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<SwitchForm>,
 ) -> Response {
     if !same_origin(&headers, &web.inner.public_origin) || !csrf_ok(&browser, &form.csrf) {
         return forbidden_cross_site();
     }
-    if let Some(session) = browser.oauth_session().await {
-        match session.sign_out().await {
-            Ok(outcome) => tracing::info!(?outcome, "signed out"),
-            Err(error) => tracing::warn!(%error, "sign-out could not delete the session"),
+    let (Some(id), Some(record)) = (browser.id(), browser.record()) else {
+        return see_other("/", None);
+    };
+    let mut record = record.clone();
+    let Some(position) = record
+        .accounts
+        .iter()
+        .position(|(did, _)| did.as_str() == form.did)
+    else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Switch failed",
+            "This browser is not signed in to that account.",
+        );
+    };
+    let chosen = record.accounts.remove(position);
+    record.accounts.insert(0, chosen);
+    if let Err(error) = web
+        .inner
+        .browsers
+        .put_browser(id, &record, web.inner.browser_ttl)
+        .await
+    {
+        tracing::error!(%error, "session storage failed");
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The session store is unavailable. Try again in a moment.",
+        );
+    }
+    see_other(&web.inner.after_login, None)
+}
+
+pub(crate) async fn logout(
+    State(web): State<AtoauthWeb>,
+    headers: HeaderMap,
+    browser: Browser,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if !same_origin(&headers, &web.inner.public_origin) || !csrf_ok(&browser, &form.csrf) {
+        return forbidden_cross_site();
+    }
+    let mut record = browser.record().cloned();
+    let all = form.all.is_some_and(|value| !value.is_empty());
+    let leaving: Vec<Account> = match &mut record {
+        Some(record) if all => std::mem::take(&mut record.accounts),
+        Some(record) if !record.accounts.is_empty() => vec![record.accounts.remove(0)],
+        _ => Vec::new(),
+    };
+    for (did, session_id) in leaving {
+        match web.inner.client.restore(&did, &session_id).await {
+            Ok(session) => match session.sign_out().await {
+                Ok(outcome) => tracing::info!(?outcome, "signed out"),
+                Err(error) => tracing::warn!(%error, "sign-out could not delete the session"),
+            },
+            Err(error) => tracing::info!(%error, "the session had already ended"),
         }
     }
-    if let Some(id) = browser.id() {
-        let _ = web.inner.browsers.delete_browser(id).await;
+    let Some(id) = browser.id() else {
+        return see_other(&web.inner.after_login, None);
+    };
+    // Other accounts stay signed in on this browser, the most recently used now active.
+    if let Some(record) = record.filter(|record| !record.accounts.is_empty()) {
+        let _ = web
+            .inner
+            .browsers
+            .put_browser(id, &record, web.inner.browser_ttl)
+            .await;
+        return see_other(&web.inner.after_login, None);
     }
+    let _ = web.inner.browsers.delete_browser(id).await;
     let expired = crate::cookie::set_cookie("", web.inner.secure_cookie, 0);
     see_other(&web.inner.after_login, HeaderValue::from_str(&expired).ok())
 }
@@ -222,4 +333,57 @@ fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use atoauth::secret::SessionId;
+    use atoauth::syntax::Did;
+
+    use super::{Account, admit};
+
+    fn account(n: u8, session: &str) -> Account {
+        (
+            Did::new(&format!(
+                "did:plc:{}",
+                char::from(b'a' + n).to_string().repeat(24)
+            ))
+            .expect("a DID"),
+            SessionId::new(session),
+        )
+    }
+
+    fn sessions(accounts: &[Account]) -> Vec<&str> {
+        accounts.iter().map(|(_, id)| id.secret()).collect()
+    }
+
+    #[test]
+    fn with_one_account_per_browser_a_new_account_revokes_the_old_one() {
+        let (kept, dropped) = admit(vec![account(1, "a")], account(2, "b"), 1);
+        assert_eq!(sessions(&kept), ["b"]);
+        assert_eq!(sessions(&dropped), ["a"]);
+    }
+
+    #[test]
+    fn beyond_the_limit_the_least_recently_used_is_revoked() {
+        let held = vec![account(1, "a"), account(2, "b"), account(3, "c")];
+        let (kept, dropped) = admit(held, account(4, "d"), 3);
+        assert_eq!(sessions(&kept), ["d", "a", "b"]);
+        assert_eq!(sessions(&dropped), ["c"]);
+    }
+
+    #[test]
+    fn signing_in_again_as_a_held_account_replaces_its_session_and_makes_it_active() {
+        let held = vec![account(1, "a"), account(2, "b")];
+        let (kept, dropped) = admit(held, account(2, "b2"), 3);
+        assert_eq!(sessions(&kept), ["b2", "a"]);
+        assert_eq!(sessions(&dropped), ["b"]);
+    }
+
+    #[test]
+    fn the_same_session_twice_is_not_revoked() {
+        let (kept, dropped) = admit(vec![account(1, "a")], account(1, "a"), 1);
+        assert_eq!(sessions(&kept), ["a"]);
+        assert!(dropped.is_empty());
+    }
 }

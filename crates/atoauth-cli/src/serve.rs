@@ -45,6 +45,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value = DEFAULT_SCOPE)]
     scope: String,
 
+    /// A larger scope the app may ask for later, from its home page (repeatable); the client
+    /// declares every token of --scope and of each --allow-scope
+    #[arg(long = "allow-scope", value_name = "SCOPE")]
+    allowed_scopes: Vec<String>,
+
+    /// Accounts one browser may be signed in to at once; signing in to one more signs out the
+    /// least recently used
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    accounts_per_browser: u16,
+
     /// Confidential mode: the client_id (an https URL serving this app's client metadata)
     /// [default with --keys: <public-url>/oauth-client-metadata.json]
     #[arg(long, value_name = "HTTPS URL", requires = "keys")]
@@ -111,7 +121,11 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         .cookie_key(cookie_key)
         .redirect_uri(redirect_uri)
         .scope(&args.scope)
+        .accounts_per_browser(usize::from(args.accounts_per_browser))
         .trusted_proxies(args.trusted_proxies.iter().copied());
+    for scope in &args.allowed_scopes {
+        web = web.allow_scope(scope);
+    }
     if let Some(metadata) = metadata {
         web = web.client_metadata(metadata);
     }
@@ -154,6 +168,7 @@ async fn build_client(
         .session_store(stores.sessions.clone())
         .refresh_lock(stores.lock.clone());
     let default_redirect = format!("{public_origin}/oauth/callback");
+    let declared = declared_scope(args);
     if let Some(keys) = &args.keys {
         let keys = read_keyset(keys)?;
         let client_id = args
@@ -162,7 +177,7 @@ async fn build_client(
             .unwrap_or_else(|| format!("{public_origin}/oauth-client-metadata.json"));
         let redirect_uri = args.redirect_uri.clone().unwrap_or(default_redirect);
         let mut metadata = ClientMetadata::builder(&client_id)
-            .scope(&args.scope)
+            .scope(&declared)
             .redirect_uri(&redirect_uri)
             .client_name("atoauth")
             .private_key_jwt_with_jwks(keys.public_jwks());
@@ -190,17 +205,39 @@ async fn build_client(
             "127.0.0.1"
         };
         let client =
-            LoopbackClient::new([format!("http://{host}/oauth/callback")], Some(&args.scope))
+            LoopbackClient::new([format!("http://{host}/oauth/callback")], Some(&declared))
                 .map_err(|v| anyhow::anyhow!("invalid scope: {v}"))?;
         return Ok((builder.loopback(client).build()?, default_redirect, None));
     }
     let client_id = format!("{public_origin}/oauth-client-metadata.json");
-    let metadata = ClientMetadata::builder(&client_id)
-        .scope(&args.scope)
+    let mut metadata = ClientMetadata::builder(&client_id)
+        .scope(&declared)
         .redirect_uri(&default_redirect)
-        .client_name("atoauth")
-        .build()?;
-    Ok((builder.metadata(metadata).build()?, default_redirect, None))
+        .client_name("atoauth");
+    let mut builder = builder;
+    if config.insecure_dev {
+        metadata = metadata.insecure_allow_client_id_port();
+        builder = builder.insecure_allow_client_id_port();
+    }
+    Ok((
+        builder.metadata(metadata.build()?).build()?,
+        default_redirect,
+        None,
+    ))
+}
+
+/// The scope the client declares: every token of `--scope` and of each `--allow-scope`, in
+/// that order, each once (G2: a request may only ask for declared tokens).
+fn declared_scope(args: &ServeArgs) -> String {
+    let mut tokens: Vec<&str> = Vec::new();
+    for scope in std::iter::once(&args.scope).chain(&args.allowed_scopes) {
+        for token in scope.split_whitespace() {
+            if !tokens.contains(&token) {
+                tokens.push(token);
+            }
+        }
+    }
+    tokens.join(" ")
 }
 
 /// How log lines are written.

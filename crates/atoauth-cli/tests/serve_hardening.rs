@@ -399,5 +399,5 @@ async fn anonymous_visitors_cost_no_storage() {
     let mut visitor = Visitor::new(&serve.url);
     visitor.sign_in(pds().alice()).await;
     let stored = store.get_browser(&cookie_id(&visitor)).await.unwrap();
-    assert!(stored.is_some_and(|b| b.account.is_some()));
+    assert!(stored.is_some_and(|b| b.active().is_some()));
 }

@@ -203,7 +203,7 @@ pub async fn browser_store_contract(store: Arc<dyn atoauth::store::BrowserSessio
     let id = SessionId::new(format!("browser-{}", nonce()));
     let anonymous = BrowserSession {
         csrf_token: State::new("csrf-1"),
-        account: None,
+        accounts: Vec::new(),
         created_at: 1,
     };
     assert_eq!(store.get_browser(&id).await.expect("get"), None);
@@ -216,10 +216,16 @@ pub async fn browser_store_contract(store: Arc<dyn atoauth::store::BrowserSessio
         Some(anonymous.clone())
     );
     let signed_in = BrowserSession {
-        account: Some((
-            Did::new("did:plc:ewvi7nxzyoun6zhxrhs64oiz").expect("a DID"),
-            SessionId::new("s1"),
-        )),
+        accounts: vec![
+            (
+                Did::new("did:plc:ewvi7nxzyoun6zhxrhs64oiz").expect("a DID"),
+                SessionId::new("s1"),
+            ),
+            (
+                Did::new("did:plc:bbbbbbbbbbbbbbbbbbbbbbbb").expect("a DID"),
+                SessionId::new("s2"),
+            ),
+        ],
         ..anonymous
     };
     store

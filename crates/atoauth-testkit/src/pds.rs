@@ -167,6 +167,11 @@ impl Pds {
         self.account("bob.test")
     }
 
+    /// `carol.test`: a third account, for limits of two.
+    pub fn carol(&self) -> &Account {
+        self.account("carol.test")
+    }
+
     /// The file the harness's stderr goes to.
     pub fn log_file(&self) -> &Path {
         &self.log

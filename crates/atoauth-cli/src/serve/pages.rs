@@ -30,7 +30,11 @@ pub(crate) struct HomeQuery {
     posted: Option<String>,
 }
 
-pub(crate) async fn home(mut browser: Browser, Query(query): Query<HomeQuery>) -> Response {
+pub(crate) async fn home(
+    State(web): State<AtoauthWeb>,
+    mut browser: Browser,
+    Query(query): Query<HomeQuery>,
+) -> Response {
     if let Some(session) = browser.oauth_session().await {
         let csrf = escape(browser.csrf_token().unwrap_or_default());
         let handle = session
@@ -53,16 +57,27 @@ pub(crate) async fn home(mut browser: Browser, Query(query): Query<HomeQuery>) -
                 escape(&uri)
             )
         });
+        let accounts = accounts_section(&web, &browser, &csrf).await;
+        let upgrades = upgrade_section(&web, &session, &csrf);
+        let sign_out_all = if browser.accounts().len() > 1 {
+            format!(
+                "<form method=post action=/oauth/logout><input type=hidden name=csrf value=\"{csrf}\">\
+                 <input type=hidden name=all value=1>\
+                 <button type=submit id=sign-out-all class=secondary>Sign out of every account</button></form>"
+            )
+        } else {
+            String::new()
+        };
         let body = format!(
             "<h1>Signed in as <span id=handle>{handle}</span></h1>{posted}\
              <dl><dt>DID</dt><dd><code id=did>{did}</code></dd><dt>PDS</dt><dd><code>{pds}</code></dd></dl>\
-             <h2>Granted permissions</h2><ul id=permissions>{permissions}</ul>\
+             <h2>Granted permissions</h2><ul id=permissions>{permissions}</ul>{upgrades}\
              <h2>Post</h2><form method=post action=/post>\
              <input type=hidden name=csrf value=\"{csrf}\">\
              <label for=text>What's up?</label><textarea id=text name=text rows=3 maxlength=300 required></textarea>\
              <button type=submit id=post>Post</button></form>\
              <form method=post action=/oauth/logout><input type=hidden name=csrf value=\"{csrf}\">\
-             <button type=submit id=sign-out class=secondary>Sign out</button></form>",
+             <button type=submit id=sign-out class=secondary>Sign out</button></form>{sign_out_all}{accounts}",
             handle = escape(&handle),
             did = escape(session.did().as_str()),
             pds = escape(session.pds().as_str()),
@@ -88,6 +103,75 @@ pub(crate) async fn home(mut browser: Browser, Query(query): Query<HomeQuery>) -
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The browser's other accounts, each with a switch button, and a form to add one.
+async fn accounts_section(web: &AtoauthWeb, browser: &Browser, csrf: &str) -> String {
+    let limit = web.accounts_per_browser();
+    if limit < 2 {
+        return String::new();
+    }
+    let others: String = browser
+        .oauth_sessions()
+        .await
+        .iter()
+        .skip(1)
+        .map(|other| {
+            let did = escape(other.did().as_str());
+            let name = other
+                .handle()
+                .map_or_else(|| other.did().to_string(), |h| h.to_string());
+            format!(
+                "<li><form method=post action=/oauth/switch><input type=hidden name=csrf value=\"{csrf}\">\
+                 <input type=hidden name=did value=\"{did}\"><span class=account>{name}</span> \
+                 <button type=submit class=secondary>Switch</button></form></li>",
+                name = escape(&name)
+            )
+        })
+        .collect();
+    let held = browser.accounts().len();
+    let note = if held >= limit {
+        "<p>This browser holds as many accounts as it may; adding one signs out the one used least recently.</p>"
+    } else {
+        ""
+    };
+    format!(
+        "<h2>Accounts</h2><ul id=accounts>{others}</ul>{note}\
+         <form method=post action=/oauth/login><input type=hidden name=csrf value=\"{csrf}\">\
+         <label for=add-identifier>Add an account</label>\
+         <input type=text id=add-identifier name=identifier placeholder=bob.bsky.social required>\
+         <button type=submit id=add-account class=secondary>Add account</button></form>"
+    )
+}
+
+/// A button for each allowed scope that asks for more than the session holds.
+fn upgrade_section(web: &AtoauthWeb, session: &atoauth::OAuthSession, csrf: &str) -> String {
+    let granted = session.permissions();
+    let forms: String = web
+        .allowed_scopes()
+        .iter()
+        .filter(|scope| {
+            scope
+                .split_whitespace()
+                .filter_map(|token| atoauth::scope::Permission::parse(token).ok())
+                .any(|wanted| !granted.covers(&wanted))
+        })
+        .map(|scope| {
+            format!(
+                "<form method=post action=/oauth/login><input type=hidden name=csrf value=\"{csrf}\">\
+                 <input type=hidden name=identifier value=\"{did}\">\
+                 <input type=hidden name=scope value=\"{scope}\">\
+                 <button type=submit class=upgrade>Grant more: <code>{scope}</code></button></form>",
+                did = escape(session.did().as_str()),
+                scope = escape(scope),
+            )
+        })
+        .collect();
+    if forms.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>More permissions</h2><div id=upgrades>{forms}</div>")
+    }
 }
 
 #[derive(Debug, Deserialize)]

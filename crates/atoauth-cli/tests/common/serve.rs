@@ -167,17 +167,22 @@ impl Visitor {
     /// Signs in as `account` through the app's routes, playing the user on the PDS; returns the
     /// callback URL the browser was sent to.
     pub(crate) async fn sign_in(&mut self, account: &atoauth_testkit::Account) -> String {
+        self.sign_in_with(account, &[]).await
+    }
+
+    /// [`Visitor::sign_in`] with more fields in the sign-in form (such as `scope`).
+    pub(crate) async fn sign_in_with(
+        &mut self,
+        account: &atoauth_testkit::Account,
+        fields: &[(&str, &str)],
+    ) -> String {
         let start = self.get("/").await;
         assert_eq!(start.status, 200);
         let csrf = Self::csrf(&start);
         let base = self.base.clone();
-        let login = self
-            .post(
-                "/oauth/login",
-                Some(&base),
-                &[("identifier", &account.handle), ("csrf", &csrf)],
-            )
-            .await;
+        let mut form = vec![("identifier", account.handle.as_str()), ("csrf", &csrf)];
+        form.extend_from_slice(fields);
+        let login = self.post("/oauth/login", Some(&base), &form).await;
         assert_eq!(login.status, 303, "{}", login.body);
         let authorize = login.location.unwrap();
         let callback = pds()

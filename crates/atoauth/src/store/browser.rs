@@ -12,14 +12,50 @@ use crate::syntax::Did;
 
 /// What a browser's cookie stands for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredBrowserSession")]
 pub struct BrowserSession {
     /// The token every form of this browser carries (CSRF).
     pub csrf_token: crate::secret::State,
-    /// The signed-in account and its OAuth session, once signed in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<(Did, SessionId)>,
+    /// The signed-in accounts and their OAuth sessions: the active one first, the others by
+    /// most recent use, so the last is the one to drop when the browser holds too many.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<(Did, SessionId)>,
     /// Unix time of creation.
     pub created_at: i64,
+}
+
+impl BrowserSession {
+    /// The active account, if signed in.
+    #[must_use]
+    pub fn active(&self) -> Option<&(Did, SessionId)> {
+        self.accounts.first()
+    }
+}
+
+/// The stored form, which also reads records written before a browser could hold several
+/// accounts (`account`: the one signed-in account).
+#[derive(Deserialize)]
+struct StoredBrowserSession {
+    csrf_token: crate::secret::State,
+    #[serde(default)]
+    accounts: Vec<(Did, SessionId)>,
+    #[serde(default)]
+    account: Option<(Did, SessionId)>,
+    created_at: i64,
+}
+
+impl From<StoredBrowserSession> for BrowserSession {
+    fn from(stored: StoredBrowserSession) -> Self {
+        let mut accounts = stored.accounts;
+        if accounts.is_empty() {
+            accounts.extend(stored.account);
+        }
+        Self {
+            csrf_token: stored.csrf_token,
+            accounts,
+            created_at: stored.created_at,
+        }
+    }
 }
 
 /// Browser sessions by cookie id.
@@ -52,4 +88,26 @@ pub fn browser_key(id: &SessionId) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_from_before_several_accounts_still_read() {
+        let old = r#"{"csrf_token":"c","account":["did:plc:ewvi7nxzyoun6zhxrhs64oiz","s1"],"created_at":1}"#;
+        let record: BrowserSession = serde_json::from_str(old).expect("an old record");
+        assert_eq!(
+            record.active().map(|(did, _)| did.as_str()),
+            Some("did:plc:ewvi7nxzyoun6zhxrhs64oiz")
+        );
+        let again: BrowserSession =
+            serde_json::from_str(&serde_json::to_string(&record).expect("serialize"))
+                .expect("round trip");
+        assert_eq!(again, record);
+        let anonymous: BrowserSession =
+            serde_json::from_str(r#"{"csrf_token":"c","created_at":1}"#).expect("anonymous");
+        assert!(anonymous.accounts.is_empty());
+    }
 }
