@@ -64,6 +64,7 @@ mod extract;
 mod guard;
 mod headers;
 pub mod html;
+pub mod metrics;
 mod proxy;
 mod routes;
 mod server;
@@ -231,7 +232,8 @@ impl AtoauthWeb {
                 // The handler reads the body itself, after its checks, within this limit.
                 get(proxy::forward)
                     .post(proxy::forward)
-                    .layer(DefaultBodyLimit::disable()),
+                    .layer(DefaultBodyLimit::disable())
+                    .layer(axum::middleware::from_fn(metrics::count_proxied)),
             )
             .with_state(self.clone())
     }

@@ -113,10 +113,12 @@ pub(crate) async fn forward(
         Some(query) if !query.is_empty() => format!("/xrpc/{nsid}?{query}"),
         _ => format!("/xrpc/{nsid}"),
     };
-    match session
+    let started = std::time::Instant::now();
+    let sent = session
         .send(method, &path, forwarded, Vec::from(body))
-        .await
-    {
+        .await;
+    crate::metrics::upstream_time("xrpc", started);
+    match sent {
         Ok(response) => {
             let (parts, body) = response.into_parts();
             let mut reply = (parts.status, body).into_response();

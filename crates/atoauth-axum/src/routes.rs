@@ -146,12 +146,14 @@ pub(crate) async fn login(
             }
         }
     }
-    match web
+    let started = std::time::Instant::now();
+    let authorization = web
         .inner
         .client
         .start_authorization(identifier, options)
-        .await
-    {
+        .await;
+    crate::metrics::upstream_time("sign_in_start", started);
+    match authorization {
         Ok(url) => Redirect::to(url.as_str()).into_response(),
         Err(error) => {
             tracing::info!(%error, "sign-in could not start");
@@ -177,14 +179,20 @@ pub(crate) async fn callback(
         );
     };
     let params = CallbackParams::from_query(query.as_deref().unwrap_or_default());
-    let done = match web
+    let started = std::time::Instant::now();
+    let completed = web
         .inner
         .client
         .complete_authorization_bound(params, &browser_key(&browser_id))
-        .await
-    {
-        Ok(done) => done,
+        .await;
+    crate::metrics::upstream_time("sign_in_finish", started);
+    let done = match completed {
+        Ok(done) => {
+            crate::metrics::sign_in("ok");
+            done
+        }
         Err(error) if error.oauth_error_code() == Some("access_denied") => {
+            crate::metrics::sign_in("denied");
             return page(
                 StatusCode::FORBIDDEN,
                 "Sign-in cancelled",
@@ -192,6 +200,7 @@ pub(crate) async fn callback(
             );
         }
         Err(error) => {
+            crate::metrics::sign_in("failed");
             tracing::info!(%error, "sign-in failed at the callback");
             return page(
                 StatusCode::BAD_REQUEST,

@@ -87,6 +87,11 @@ pub(crate) struct ServeArgs {
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
     trusted_proxies: Vec<IpNet>,
 
+    /// Serve Prometheus metrics at http://<ADDR>/metrics, on a listener of its own (keep it
+    /// on loopback or a private network: it is not behind the app's checks)
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+
     /// The cookie signing key, 64 hex characters [default: <data-dir>/cookie.key, created once]
     #[arg(
         long,
@@ -110,6 +115,9 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
     let public_origin = public_url.origin().ascii_serialization();
 
     let stores = crate::stores::open(config).await?;
+    if let Some(address) = args.metrics_listen {
+        serve_metrics(address, &stores)?;
+    }
     let (client, redirect_uri, metadata) =
         build_client(config, &args, &public_origin, &stores).await?;
     let cookie_key = match &args.cookie_key {
@@ -117,7 +125,8 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         None => CookieKey::load_or_create(&config.data_dir.join("cookie.key"))
             .context("cannot set up the cookie key")?,
     };
-    let mut web = AtoauthWeb::builder(client, stores.browsers.clone(), public_url.clone())
+    let browsers = atoauth_axum::metrics::metered_browsers(stores.browsers.clone());
+    let mut web = AtoauthWeb::builder(client, browsers, public_url.clone())
         .cookie_key(cookie_key)
         .redirect_uri(redirect_uri)
         .scope(&args.scope)
@@ -165,7 +174,10 @@ async fn build_client(
         .target_policy(config.target_policy())
         .identity_resolver(identity_resolver(config)?)
         .state_store(stores.states.clone())
-        .session_store(stores.sessions.clone())
+        .session_store(atoauth_axum::metrics::metered_sessions(
+            stores.sessions.clone(),
+        ))
+        .on_session_event(atoauth_axum::metrics::event_handler())
         .refresh_lock(stores.lock.clone());
     let default_redirect = format!("{public_origin}/oauth/callback");
     let declared = declared_scope(args);
@@ -238,6 +250,30 @@ fn declared_scope(args: &ServeArgs) -> String {
         }
     }
     tokens.join(" ")
+}
+
+/// Installs the Prometheus recorder with its own listener, lists every series at zero, and
+/// keeps the active-sessions gauge current.
+fn serve_metrics(address: SocketAddr, stores: &crate::stores::Stores) -> anyhow::Result<()> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    if !address.ip().is_loopback() {
+        tracing::warn!(%address, "metrics are served beyond loopback; keep that network private");
+    }
+    PrometheusBuilder::new()
+        .with_http_listener(address)
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".to_owned()),
+            &atoauth_axum::metrics::SECONDS_BUCKETS,
+        )?
+        .install()
+        .with_context(|| format!("cannot serve metrics on {address}"))?;
+    atoauth_axum::metrics::register();
+    tokio::spawn(atoauth_axum::metrics::count_active_sessions(
+        stores.sessions.clone(),
+        Duration::from_secs(10),
+    ));
+    eprintln!("atoauth serve: metrics at http://{address}/metrics");
+    Ok(())
 }
 
 /// How log lines are written.

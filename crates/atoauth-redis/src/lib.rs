@@ -235,6 +235,14 @@ impl SessionStore for RedisStore {
             .collect();
         self.load(keys).await
     }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        self.connection
+            .clone()
+            .scard(self.key("sessions", "all"))
+            .await
+            .map_err(backend)
+    }
 }
 
 impl RedisStore {

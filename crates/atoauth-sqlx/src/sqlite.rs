@@ -334,6 +334,17 @@ impl SessionStore for SqliteStore {
             .map(|v| serde_json::from_str(v).map_err(|e| corrupt(&e)))
             .collect()
     }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        let p = &self.prefix;
+        let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {p}oauth_sessions"
+        )))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
 }
 
 #[async_trait::async_trait]

@@ -166,6 +166,7 @@ pub async fn session_store_contract(store: Arc<dyn SessionStore>) {
     assert_eq!(of_alice, expected);
     let all = store.list_all().await.expect("list all");
     assert!(all.contains(&b1) && all.len() >= 3);
+    assert_eq!(store.count().await.expect("count"), all.len());
 
     assert!(store.delete(&a2.did, &a2.session_id).await.expect("delete"));
     assert!(!store.delete(&a2.did, &a2.session_id).await.expect("delete"));

@@ -25,6 +25,16 @@ pub enum SessionEvent {
         /// The session.
         session_id: SessionId,
     },
+    /// A refresh failed and the session stays (the server could not be reached, the store
+    /// failed, …): the next call tries again.
+    RefreshFailed {
+        /// The account.
+        did: Did,
+        /// The session.
+        session_id: SessionId,
+        /// What went wrong.
+        error: String,
+    },
     /// The session was deleted.
     Deleted {
         /// The account.

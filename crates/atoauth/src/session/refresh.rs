@@ -71,13 +71,26 @@ impl OAuthSession {
 
     async fn refresh_locked(&self, reason: Reason) -> Result<(), OAuthError> {
         let client = Arc::clone(&self.inner.client);
-        let guards = client
-            .refresh_guards(&self.inner.did, &self.inner.id)
-            .await?;
-        let result = self.refresh_under_lock(reason).await;
-        // The shared lock first, then the in-process one (the reverse of taking them).
-        for guard in guards.into_iter().rev() {
-            guard.release().await;
+        let result = match client.refresh_guards(&self.inner.did, &self.inner.id).await {
+            Ok(guards) => {
+                let result = self.refresh_under_lock(reason).await;
+                // The shared lock first, then the in-process one (the reverse of taking them).
+                for guard in guards.into_iter().rev() {
+                    guard.release().await;
+                }
+                result
+            }
+            Err(error) => Err(error),
+        };
+        // An ended session has told the app already (`Deleted`); this is the one that stays.
+        if let Err(error) = &result
+            && !matches!(error, OAuthError::SessionEnded { .. })
+        {
+            client.emit(&SessionEvent::RefreshFailed {
+                did: self.inner.did.clone(),
+                session_id: self.inner.id.clone(),
+                error: error.to_string(),
+            });
         }
         result
     }

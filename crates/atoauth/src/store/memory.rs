@@ -79,6 +79,10 @@ impl SessionStore for MemorySessionStore {
     async fn list_all(&self) -> Result<Vec<SessionData>, StoreError> {
         Ok(lock(&self.sessions).values().cloned().collect())
     }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        Ok(lock(&self.sessions).len())
+    }
 }
 
 /// A [`BrowserSessionStore`] in a map; expired entries are dropped on every write.

@@ -82,4 +82,9 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn list_by_did(&self, did: &Did) -> Result<Vec<SessionData>, StoreError>;
     /// Every session.
     async fn list_all(&self) -> Result<Vec<SessionData>, StoreError>;
+    /// How many sessions are stored (for an active-sessions gauge). The default reads them
+    /// all; stores override it with a count that reads none.
+    async fn count(&self) -> Result<usize, StoreError> {
+        Ok(self.list_all().await?.len())
+    }
 }
