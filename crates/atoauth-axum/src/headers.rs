@@ -34,6 +34,18 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// On an https app: browsers keep to https for a year (this host only; sibling subdomains are
+/// not ours to decide).
+pub(crate) async fn strict_transport(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    set_default(
+        response.headers_mut(),
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=31536000",
+    );
+    response
+}
+
 fn set_default(headers: &mut HeaderMap, name: HeaderName, value: &'static str) {
     headers
         .entry(name)

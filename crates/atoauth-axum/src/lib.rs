@@ -54,7 +54,9 @@
 //!   back is made inert (no sniffing, a sandboxing CSP, a download unless it is JSON), and a
 //!   top-level navigation to `/xrpc/…` is refused: a PDS serves files any account uploaded.
 //! - The proxy reads a body only after the Origin and session checks, a bounded number at once.
-//! - Every response refuses framing and sniffing; HTML pages are never cached.
+//! - Every response refuses framing and sniffing; HTML pages are never cached; an https app
+//!   sends `Strict-Transport-Security`.
+//! - [`serve_tls`] serves HTTPS itself (rustls), for deployments without a reverse proxy.
 //! - [`serve`] cuts off clients that stall sending headers or a body, and bounds connections.
 //! - Behind a reverse proxy, [`AtoauthWebBuilder::trusted_proxies`] gives each client its own
 //!   sign-in rate limit.
@@ -68,6 +70,7 @@ pub mod metrics;
 mod proxy;
 mod routes;
 mod server;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +84,8 @@ pub use cookie::{COOKIE_NAME, CookieKey, CookieKeyError};
 pub use extract::{Browser, SignedIn};
 /// A network in CIDR notation, for [`AtoauthWebBuilder::trusted_proxies`].
 pub use ipnet::IpNet;
-pub use server::{ServerLimits, serve};
+pub use server::{ServerLimits, serve, serve_tls};
+pub use tls::{TlsConfig, TlsError};
 use url::Url;
 
 /// The default cap on proxied request bodies: 50 MiB (buffered so a DPoP retry can replay it).
@@ -244,13 +248,18 @@ impl AtoauthWeb {
     where
         S: Clone + Send + Sync + 'static,
     {
-        router
+        let router = router
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 guard::canonical_host,
             ))
-            .layer(axum::middleware::from_fn(headers::security_headers))
-            .layer(axum::middleware::from_fn(guard::log_requests))
+            .layer(axum::middleware::from_fn(headers::security_headers));
+        let router = if self.inner.secure_cookie {
+            router.layer(axum::middleware::from_fn(headers::strict_transport))
+        } else {
+            router
+        };
+        router.layer(axum::middleware::from_fn(guard::log_requests))
     }
 }
 

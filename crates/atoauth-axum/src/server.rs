@@ -4,6 +4,7 @@
 //! its peer address (`ConnectInfo<SocketAddr>`), which the sign-in rate limit reads.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 use tower_http::timeout::RequestBodyTimeoutLayer;
+
+use crate::tls::TlsConfig;
 
 /// How long a client may stall, and how many connections may be open at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +49,32 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    run(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve`] over TLS (HTTPS). A client gets [`ServerLimits::read_timeout`] for the TLS
+/// handshake too; one that fails the handshake is dropped without a word.
+///
+/// # Errors
+/// When accepting connections fails for good.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    tls: TlsConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server);
+    run(listener, app, limits, Some(acceptor), shutdown).await
+}
+
+async fn run(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.read_timeout));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopping) = watch::channel(false);
@@ -71,28 +100,18 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let app = app.clone();
-        let mut stopping = stopping.clone();
+        let stopping = stopping.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let service =
-                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    app.clone().oneshot(request.map(axum::body::Body::new))
-                });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.read_timeout);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(%error, %peer, "connection closed");
+            match tls {
+                None => connection(stream, peer, app, limits, stopping).await,
+                // The handshake runs on the connection's task, so a slow one holds up no one.
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.read_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => connection(stream, peer, app, limits, stopping).await,
+                        Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                }
-                _ = stopping.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
                 }
             }
             drop(slot);
@@ -103,4 +122,37 @@ pub async fn serve(
     let _ = stop.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Serves one connection until it closes, or gracefully once the server is stopping.
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Router,
+    limits: ServerLimits,
+    mut stopping: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, %peer, "connection closed");
+            }
+        }
+        _ = stopping.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }

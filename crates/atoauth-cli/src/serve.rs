@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use atoauth::OAuthClient;
 use atoauth::client_metadata::{ClientMetadata, LoopbackClient};
-use atoauth_axum::{AtoauthWeb, CookieKey, IpNet, ServerLimits};
+use atoauth_axum::{AtoauthWeb, CookieKey, IpNet, ServerLimits, TlsConfig};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -28,7 +28,7 @@ mod pages;
 /// Run the web app: sign in with an AT Protocol account, see the session, post, sign out
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  atoauth serve\n  atoauth serve --listen 0.0.0.0:8080 --public-url https://app.example.com\n  atoauth serve --public-url https://app.example.com --keys keys.json\n\n\
+    after_help = "Examples:\n  atoauth serve\n  atoauth serve --listen 0.0.0.0:8080 --public-url https://app.example.com\n  atoauth serve --public-url https://app.example.com --keys keys.json\n  atoauth serve --listen 0.0.0.0:443 --public-url https://app.example.com --tls-cert fullchain.pem --tls-key key.pem\n\n\
 Modes:\n  public, development  the default: public URL http://127.0.0.1:<port>, client_id http://localhost?…\n  public, web          --public-url https://…: serves its own client metadata at /oauth-client-metadata.json\n  confidential         --keys <file from atoauth keygen> (+ --client-id/--redirect-uri when the\n                       metadata is hosted elsewhere): private_key_jwt, keys served at /oauth/jwks.json\n\n\
 Logs go to stderr (RUST_LOG=debug for more); they never contain query strings."
 )]
@@ -68,6 +68,15 @@ pub(crate) struct ServeArgs {
     /// Confidential mode: the private JWKS written by `atoauth keygen`
     #[arg(long, value_name = "FILE")]
     keys: Option<PathBuf>,
+
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key and an https
+    /// --public-url naming a host in the certificate
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "public_url"])]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 
     /// Log lines as text, or as one JSON object each (for log collectors)
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -113,6 +122,15 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         None => Url::parse(&format!("http://127.0.0.1:{}", bound.port()))?,
     };
     let public_origin = public_url.origin().ascii_serialization();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            if public_url.scheme() != "https" {
+                bail!("--tls-cert: the --public-url must be https, not {public_url}");
+            }
+            Some(TlsConfig::from_pem_files(cert, key)?)
+        }
+        _ => None,
+    };
 
     let stores = crate::stores::open(config).await?;
     if let Some(address) = args.metrics_listen {
@@ -158,7 +176,10 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         read_timeout: Duration::from_secs(args.read_timeout.max(1)),
         max_connections: args.max_connections,
     };
-    atoauth_axum::serve(listener, app, limits, shutdown_signal()).await?;
+    match tls {
+        Some(tls) => atoauth_axum::serve_tls(listener, app, limits, tls, shutdown_signal()).await?,
+        None => atoauth_axum::serve(listener, app, limits, shutdown_signal()).await?,
+    }
     eprintln!("atoauth serve: stopped");
     Ok(ExitCode::SUCCESS)
 }

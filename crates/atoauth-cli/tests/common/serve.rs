@@ -18,13 +18,18 @@ pub(crate) struct Serve {
 
 impl Serve {
     pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// [`Serve::start`] listening on `listen`.
+    pub(crate) fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Self {
         let pds = pds();
         let mut child = super::atoauth()
             .args(["--insecure-dev", "--plc-url", pds.plc_url().as_str()])
             .args(["--handle-resolver", pds.pds_url().as_str()])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(extra)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
