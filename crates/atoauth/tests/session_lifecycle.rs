@@ -339,3 +339,60 @@ async fn a_clock_200_s_behind_works_with_correction_and_fails_without() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_server_a_year_off_moves_no_other_server_s_clock() {
+    // #15 finding 8: one clock offset for the whole client let a server that any visitor names
+    // at sign-in skew every user's next DPoP proof.
+    use atoauth_testkit::fixtures::authorization_server_metadata;
+    use atoauth_testkit::{Reply, TestServer};
+    use serde_json::json;
+    let (recording, faults) = http();
+    let client = builder(Arc::new(MemorySessionStore::default()), &faults)
+        .build()
+        .unwrap();
+    let session = sign_in(&client, pds().alice()).await;
+
+    let year_ahead = std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 86_400);
+    let date = httpdate::fmt_http_date(year_ahead);
+    let skewed = TestServer::start(move |request| {
+        let base = format!("http://{}", request.headers["host"]);
+        let reply = match request.target.split('?').next().unwrap_or_default() {
+            "/.well-known/oauth-protected-resource" => Reply::json(&json!({
+                "resource": base,
+                "authorization_servers": [base],
+            })),
+            "/.well-known/oauth-authorization-server" => {
+                Reply::json(&authorization_server_metadata(&base))
+            }
+            "/oauth/par" => Reply::json(&json!({
+                "request_uri": "urn:ietf:params:oauth:request_uri:req-skewed",
+                "expires_in": 60,
+            })),
+            _ => Reply::status(404),
+        };
+        reply
+            .header("date", &date)
+            .header("dpop-nonce", "skewed-nonce")
+    })
+    .await;
+    // A visitor signs in at that server: its PAR answer carries the skewed Date.
+    let _ = client
+        .start_authorization(skewed.url().as_str(), AuthorizeOptions::default())
+        .await;
+    assert!(
+        skewed.requests().iter().any(|r| r.target == "/oauth/par"),
+        "the skewed server answered a DPoP request: {:?}",
+        skewed.requests()
+    );
+
+    // The official PDS accepts alice's next proof at once: no second attempt.
+    let before = recording.exchanges().len();
+    session.query(&get_session(), &[]).await.unwrap();
+    let calls: Vec<Option<u16>> = recording.exchanges()[before..]
+        .iter()
+        .filter(|e| e.path.ends_with("/com.atproto.server.getSession"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(calls, [Some(200)]);
+}
