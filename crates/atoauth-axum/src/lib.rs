@@ -44,6 +44,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Operating it
+//! [`metrics`] counts sign-ins, refreshes, proxied requests and store and upstream latency
+//! through the `metrics` facade (install any recorder; `atoauth serve --metrics-listen` installs
+//! Prometheus's). [`AtoauthWeb::ready`] answers a readiness probe. Every request's log lines
+//! carry its id, returned in `x-request-id`.
+//!
 //! # Security
 //! - The cookie is `HttpOnly`, `SameSite=Lax`, `Secure` on https, and authenticated (HMAC);
 //!   it holds only a random id, mapped to the OAuth session in the store.

@@ -51,3 +51,23 @@ async fn concurrent_migrations_and_prefixes() {
         .unwrap();
     assert!(other.list_all().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn expiry_cleanup_has_an_index() {
+    // #15 finding 4: each browser-session insert ran a cleanup that scanned the whole table.
+    let store = PostgresStore::connect(&postgres_database("indexes"))
+        .await
+        .unwrap();
+    for table in ["oauth_browser_sessions", "oauth_states"] {
+        let definitions: Vec<String> =
+            sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE tablename = $1")
+                .bind(table)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert!(
+            definitions.iter().any(|d| d.contains("(expires_at)")),
+            "{table}: {definitions:?}"
+        );
+    }
+}

@@ -112,3 +112,27 @@ async fn sqlx_insert_garbage(store: &SqliteStore) {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn expiry_cleanup_uses_an_index_not_a_table_scan() {
+    // #15 finding 4: each browser-session insert ran a cleanup that scanned the whole table.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("plan.db"))
+        .await
+        .unwrap();
+    for table in ["oauth_browser_sessions", "oauth_states"] {
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN DELETE FROM {table} WHERE expires_at <= 1"
+        )))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let detail: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+        assert!(
+            detail
+                .iter()
+                .any(|d| d.contains("USING") && d.contains("INDEX")),
+            "{table}: {detail:?}"
+        );
+    }
+}

@@ -13,6 +13,7 @@
 //! still never `unwrap`s, so every failure says what went wrong.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod bff;
 pub mod browser;
 pub mod conformance;
 mod dns;

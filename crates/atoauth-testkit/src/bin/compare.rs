@@ -443,7 +443,7 @@ async fn compare(seconds: u64, repetitions: usize) -> Result<String, Error> {
          - TS: `@atproto/oauth-client-node` 0.5.3 (`@atproto/oauth-client` 0.8.7, `jose` 5.10.0), \
          node 22 from the harness; atoauth: release build, ring signer unless noted.\n\
          - Regenerate: `bash bench/compare/run.sh` (installs the Node side, builds, runs, \
-         rewrites this file; about 5 minutes).\n\n\
+         rewrites this file; about 8 minutes with the BFF section below).\n\n\
          | what | TS SDK | atoauth | ratio | reading |\n|---|---|---|---|---|\n{rows}\n\
          HTTP requests per login, by endpoint (one run of each; `(grant)` marks token requests):\n\n\
          {breakdown}\n\
@@ -482,6 +482,15 @@ fn main() -> std::process::ExitCode {
     let outcome = tokio::runtime::Runtime::new()
         .map_err(Error::from)
         .and_then(|runtime| runtime.block_on(compare(seconds, repetitions)));
+    // The BFF section (compare-bff) is kept as it was.
+    let kept = std::fs::read_to_string(&out).ok().and_then(|old| {
+        let start = old.find("<!-- bff -->")?;
+        Some(old[start..].to_owned())
+    });
+    let outcome = outcome.map(|text| match kept {
+        Some(section) => format!("{text}\n{section}"),
+        None => text,
+    });
     match outcome.and_then(|text| Ok(std::fs::write(&out, text)?)) {
         Ok(()) => {
             eprintln!("compare: wrote {out}");
