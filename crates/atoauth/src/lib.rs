@@ -73,8 +73,10 @@
 pub mod client;
 pub mod client_auth;
 pub mod client_metadata;
+mod connect;
 pub mod crypto;
 pub mod dpop;
+mod engine;
 mod error;
 pub mod events;
 pub mod http;
@@ -85,12 +87,9 @@ pub mod rules;
 pub mod scope;
 pub mod secret;
 pub mod session;
-mod skew;
 pub mod store;
 pub mod syntax;
 pub mod testing;
-mod token;
-mod transport;
 
 pub use client::OAuthClient;
 pub use error::{Endpoint, OAuthError, SessionEndCause};

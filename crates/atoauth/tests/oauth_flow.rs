@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use atoauth::client::{AuthorizeOptions, CallbackParams, CompletedAuthorization, OAuthClient};
+use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
+use atoauth::session::CompletedAuthorization;
 use atoauth::client_metadata::LoopbackClient;
 use atoauth::http::{HardenedClient, TargetPolicy};
 use atoauth::scope::RepoAction;

@@ -9,6 +9,7 @@ use url::Url;
 use super::{ClientKind, OAuthClient};
 use crate::crypto::random_token;
 use crate::dpop::DpopKey;
+use crate::engine::transport::display;
 use crate::error::{Endpoint, OAuthError};
 use crate::metadata::Discovered;
 use crate::pkce::Pkce;
@@ -16,7 +17,6 @@ use crate::scope::Permission;
 use crate::secret::State;
 use crate::store::PendingAuthorization;
 use crate::syntax::{AtIdentifier, Did};
-use crate::transport::display;
 
 /// The `prompt` values the reference AS understands (G2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,9 +144,9 @@ impl OAuthClient {
         let server = &target.discovered.server;
         let login_hint = options.login_hint.or(target.login_hint);
 
-        let dpop = DpopKey::generate(inner.random.as_ref())?;
-        let pkce = Pkce::generate(inner.random.as_ref())?;
-        let state = State::new(random_token(inner.random.as_ref(), 24)?);
+        let dpop = DpopKey::generate(inner.config().random.as_ref())?;
+        let pkce = Pkce::generate(inner.config().random.as_ref())?;
+        let state = State::new(random_token(inner.config().random.as_ref(), 24)?);
         let binding = inner.new_binding();
 
         let mut params: Vec<(&str, &str)> = vec![
@@ -171,20 +171,20 @@ impl OAuthClient {
                 &server.pushed_authorization_request_endpoint,
                 &params,
                 &binding,
-                (&dpop, &inner.authorization_nonces),
+                (&dpop, inner.authorization_nonces()),
                 None,
             )
             .await?;
         let request_uri = par_request_uri(server, &response)?;
 
-        let now = inner.clock.local();
-        let ttl = inner.state_ttl;
+        let now = inner.clock().local();
+        let ttl = inner.config().state_ttl;
         let pending = PendingAuthorization {
             issuer: server.issuer.clone(),
-            client_id: inner.client_id.clone(),
+            client_id: inner.config().client_id.clone(),
             dpop_key: dpop.key().to_private_jwk(),
             dpop_nonce: inner
-                .authorization_nonces
+                .authorization_nonces()
                 .get(&crate::dpop::origin_of(&server.token_endpoint)),
             code_verifier: pkce.verifier,
             redirect_uri,
@@ -195,12 +195,12 @@ impl OAuthClient {
             created_at: now,
             expires_at: now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
         };
-        inner.states.create(&state, &pending, ttl).await?;
+        inner.config().states.create(&state, &pending, ttl).await?;
 
         // G5: only client_id and request_uri.
         let mut url = server.authorization_endpoint.clone();
         url.query_pairs_mut()
-            .append_pair("client_id", &inner.client_id)
+            .append_pair("client_id", &inner.config().client_id)
             .append_pair("request_uri", &request_uri);
         Ok(url)
     }
@@ -214,7 +214,7 @@ impl OAuthClient {
                 reason: e.to_string(),
             })?;
             // F6: no account known yet; L4 proves the server is authoritative after the fact.
-            let discovered = inner.discovery.for_server_url(&url).await?;
+            let discovered = inner.config().discovery.for_server_url(&url).await?;
             return Ok(Target {
                 discovered,
                 expected_did: None,
@@ -226,8 +226,12 @@ impl OAuthClient {
                 input: input.to_owned(),
                 reason: e.to_string(),
             })?;
-        let identity = inner.resolver.resolve(&identifier).await?;
-        let discovered = inner.discovery.for_pds(&identity.pds, false).await?;
+        let identity = inner.config().resolver.resolve(&identifier).await?;
+        let discovered = inner
+            .config()
+            .discovery
+            .for_pds(&identity.pds, false)
+            .await?;
         Ok(Target {
             discovered,
             // E7: the identifier as the user typed it (normalised: no `@`, lower-case handle).
@@ -267,7 +271,7 @@ impl OAuthClient {
 
     /// D1: the redirect URI is declared (port-insensitive for loopback clients, C4).
     fn checked_redirect_uri(&self, requested: Option<&str>) -> Result<String, OAuthError> {
-        let (declared, accepted) = match &self.inner.kind {
+        let (declared, accepted) = match &self.inner.config().kind {
             ClientKind::Loopback(loopback) => {
                 let declared = loopback.effective_redirect_uris();
                 let accepted = requested.is_none_or(|uri| loopback.accepts_redirect(uri));
@@ -305,7 +309,7 @@ fn par_request_uri(
     response: &crate::http::Response,
 ) -> Result<String, OAuthError> {
     if !response.status().is_success() {
-        return Err(crate::token::server_error(Endpoint::Par, response));
+        return Err(crate::engine::token::server_error(Endpoint::Par, response));
     }
     let body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
     body.get("request_uri")

@@ -4,21 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ClientInner, ClientKind, OAuthClient};
+use super::{ClientKind, OAuthClient};
 use crate::client_auth::Keyset;
 use crate::client_metadata::{ClientMetadata, LoopbackClient, ValidationOptions};
 use crate::crypto::{Clock, OsRandomness, Randomness, SystemClock};
-use crate::dpop::NonceCache;
+use crate::engine::{Engine, EngineConfig};
 use crate::error::OAuthError;
 use crate::events::SessionEventHandler;
 use crate::http::{HttpClient, TargetPolicy};
 use crate::identity::IdentityResolver;
 use crate::metadata::{DEFAULT_METADATA_TTL, Discovery};
 use crate::rules::Violations;
-use crate::skew::SkewedClock;
-use crate::store::{
-    MemoryRefreshLock, MemorySessionStore, MemoryStateStore, RefreshLock, SessionStore, StateStore,
-};
+use crate::store::{MemorySessionStore, MemoryStateStore, RefreshLock, SessionStore, StateStore};
 
 /// How long a pending authorization waits for its callback by default.
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(15 * 60);
@@ -250,7 +247,7 @@ impl OAuthClientBuilder {
             discovery = discovery.with_timeout(timeout);
         }
         Ok(OAuthClient {
-            inner: Arc::new(ClientInner {
+            inner: Arc::new(Engine::new(EngineConfig {
                 client_id,
                 kind,
                 keyset: self.keyset,
@@ -264,23 +261,18 @@ impl OAuthClientBuilder {
                 sessions: self
                     .sessions
                     .unwrap_or_else(|| Arc::new(MemorySessionStore::default())),
-                clock: SkewedClock::new(
-                    self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                    !self.no_skew_correction,
-                ),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                skew_correction: !self.no_skew_correction,
                 random: self.random.unwrap_or_else(|| Arc::new(OsRandomness)),
                 state_ttl: self.state_ttl.unwrap_or(DEFAULT_STATE_TTL),
                 require_dpop_nonce: !self.accept_missing_nonce,
                 refresh_margin_secs: self.refresh_margin_secs.unwrap_or(30),
                 replace_sessions: self.replace_sessions,
-                authorization_nonces: NonceCache::default(),
-                local_locks: MemoryRefreshLock::default(),
                 shared_lock: self.shared_lock,
                 event_handlers: self.event_handlers,
                 refresh_jitter_secs: i64::from(self.jitter_secs.unwrap_or(30)),
                 request_timeout: self.request_timeout,
-                dpop_keys: std::sync::Mutex::default(),
-            }),
+            })),
         })
     }
 }

@@ -4,18 +4,17 @@
 use std::sync::Arc;
 
 use super::OAuthClient;
-use crate::client::server_request::Revocation;
 use crate::crypto::{Es256Key, SignerBackend, random_token};
 use crate::dpop::{DpopKey, NonceCache, origin_of};
+use crate::engine::Revocation;
+use crate::engine::token::{TokenSet, issued_access_token, parse_token_response};
 use crate::error::{Endpoint, OAuthError};
 use crate::events::SessionEvent;
 use crate::identity::ResolvedIdentity;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::secret::{AccessToken, AuthorizationCode, SessionId, State};
-use crate::session::OAuthSession;
 use crate::store::{ClientAuthBinding, PendingAuthorization, SessionData};
 use crate::syntax::{AtIdentifier, Did};
-use crate::token::{TokenSet, issued_access_token, parse_token_response};
 
 /// The query parameters of the redirect back to the app (K1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,13 +63,13 @@ impl CallbackParams {
     }
 }
 
-/// A finished sign-in.
-#[derive(Debug)]
-pub struct CompletedAuthorization {
-    /// The new session.
-    pub session: OAuthSession,
-    /// The app state given to `start_authorization`.
-    pub app_state: Option<String>,
+/// A sign-in that went through: the stored session, its parsed DPoP key, the server that
+/// issued it, and the app state. [`crate::OAuthSession`] is made from it one level up.
+pub(crate) struct Established {
+    pub(crate) data: SessionData,
+    pub(crate) dpop: Arc<DpopKey>,
+    pub(crate) server: Arc<AuthorizationServerMetadata>,
+    pub(crate) app_state: Option<String>,
 }
 
 fn callback_error(rule: &'static str, reason: &str) -> OAuthError {
@@ -81,39 +80,12 @@ fn callback_error(rule: &'static str, reason: &str) -> OAuthError {
 }
 
 impl OAuthClient {
-    /// Finishes a sign-in from the callback parameters.
-    ///
-    /// # Errors
-    /// [`OAuthError::Callback`] for an unknown, expired or replayed `state` or a wrong `iss`;
-    /// [`OAuthError::AuthorizationFailed`] when the server sent an error (e.g. `access_denied`);
-    /// token, subject and authority failures (tokens are then revoked, L5); store failures.
-    pub async fn complete_authorization(
-        &self,
-        params: CallbackParams,
-    ) -> Result<CompletedAuthorization, OAuthError> {
-        self.complete(params, None).await
-    }
-
-    /// [`OAuthClient::complete_authorization`] for a flow bound to one browser: the app state
-    /// given to `start_authorization` must equal `expected_app_state` (for example a hash of the
-    /// browser's session cookie), checked before the code is exchanged. A callback opened in
-    /// another browser is refused and its code never used.
-    ///
-    /// # Errors
-    /// As `complete_authorization`, plus [`OAuthError::Callback`] (`K2`) for another browser.
-    pub async fn complete_authorization_bound(
-        &self,
-        params: CallbackParams,
-        expected_app_state: &str,
-    ) -> Result<CompletedAuthorization, OAuthError> {
-        self.complete(params, Some(expected_app_state)).await
-    }
-
-    async fn complete(
+    /// Checks the callback, exchanges the code and stores the session (K, L).
+    pub(crate) async fn establish(
         &self,
         params: CallbackParams,
         expected_app_state: Option<&str>,
-    ) -> Result<CompletedAuthorization, OAuthError> {
+    ) -> Result<Established, OAuthError> {
         let inner = &self.inner;
         if params.response.is_some() {
             return Err(callback_error("K1", "JARM responses are not supported"));
@@ -123,13 +95,13 @@ impl OAuthClient {
             .as_ref()
             .ok_or_else(|| callback_error("K2", "no state parameter"))?;
         // K2: single use — taken, not read.
-        let pending = inner.states.take(state).await?.ok_or_else(|| {
+        let pending = inner.config().states.take(state).await?.ok_or_else(|| {
             callback_error(
                 "K2",
                 "unknown or already used state (start the sign-in again)",
             )
         })?;
-        if pending.expires_at <= inner.clock.local() {
+        if pending.expires_at <= inner.clock().local() {
             return Err(callback_error(
                 "K2",
                 "the sign-in took too long; start again",
@@ -142,10 +114,10 @@ impl OAuthClient {
             if !bound {
                 // The real user's browser may still come back with this state: put it back,
                 // so that a link opened elsewhere cannot burn the sign-in.
-                let left = pending.expires_at - inner.clock.local();
+                let left = pending.expires_at - inner.clock().local();
                 if let Ok(seconds) = u64::try_from(left) {
                     let ttl = std::time::Duration::from_secs(seconds);
-                    inner.states.create(state, &pending, ttl).await?;
+                    inner.config().states.create(state, &pending, ttl).await?;
                 }
                 return Err(callback_error(
                     "K2",
@@ -174,6 +146,7 @@ impl OAuthClient {
             ));
         }
         let server = inner
+            .config()
             .discovery
             .authorization_server(&pending.issuer, false)
             .await?;
@@ -201,7 +174,7 @@ impl OAuthClient {
                 None,
             )
             .await?;
-        let now = inner.clock.local();
+        let now = inner.clock().local();
         let tokens = match parse_token_response(Endpoint::Token, &response, now) {
             Ok(tokens) => tokens,
             Err(error) => {
@@ -230,14 +203,14 @@ impl OAuthClient {
         };
         let handle = identity.handle.filter(|_| identity.handle_verified);
         let pds = identity.pds;
-        let session_id = SessionId::new(random_token(inner.random.as_ref(), 16)?);
+        let session_id = SessionId::new(random_token(inner.config().random.as_ref(), 16)?);
         let data = SessionData {
             did: tokens.sub.clone(),
             session_id,
             handle,
             issuer: server.issuer.clone(),
             pds,
-            client_id: inner.client_id.clone(),
+            client_id: inner.config().client_id.clone(),
             auth: pending.auth.clone(),
             scope: tokens.scope.clone(),
             requested_scope: pending.scope.clone(),
@@ -249,7 +222,7 @@ impl OAuthClient {
             created_at: now,
             updated_at: now,
         };
-        if let Err(error) = inner.sessions.upsert(&data).await {
+        if let Err(error) = inner.config().sessions.upsert(&data).await {
             // P3: tokens we cannot keep must not stay valid.
             self.revoke_stray(
                 &server,
@@ -264,13 +237,11 @@ impl OAuthClient {
             did: data.did.clone(),
             session_id: data.session_id.clone(),
         });
-        if inner.replace_sessions {
-            self.sign_out_others(&data).await;
-        }
         let dpop = inner.remember_dpop_key(&data, dpop);
-        let session = OAuthSession::from_parts(Arc::clone(inner), data, dpop, Some(server));
-        Ok(CompletedAuthorization {
-            session,
+        Ok(Established {
+            data,
+            dpop,
+            server,
             app_state: pending.app_state,
         })
     }
@@ -303,10 +274,15 @@ impl OAuthClient {
     ) -> Result<ResolvedIdentity, OAuthError> {
         let inner = &self.inner;
         let identity = inner
+            .config()
             .resolver
             .resolve_fresh(&AtIdentifier::Did(did.clone()))
             .await?;
-        let found = inner.discovery.for_pds(&identity.pds, false).await?;
+        let found = inner
+            .config()
+            .discovery
+            .for_pds(&identity.pds, false)
+            .await?;
         if found.server.issuer != issuer {
             return Err(OAuthError::NotAuthoritative {
                 did: did.to_string(),
@@ -333,24 +309,6 @@ impl OAuthClient {
                 ?outcome,
                 "could not revoke tokens issued to a failed sign-in"
             );
-        }
-    }
-
-    /// L8: after a new sign-in, the account's older sessions are signed out.
-    async fn sign_out_others(&self, new: &SessionData) {
-        let Ok(others) = self.inner.sessions.list_by_did(&new.did).await else {
-            return;
-        };
-        for old in others
-            .into_iter()
-            .filter(|s| s.session_id != new.session_id)
-        {
-            match OAuthSession::resume(Arc::clone(&self.inner), old).await {
-                Ok(session) => {
-                    let _ = session.sign_out().await;
-                }
-                Err(error) => tracing::debug!(%error, "an older session was already unusable"),
-            }
         }
     }
 }

@@ -9,9 +9,9 @@ use std::sync::{Arc, RwLock};
 
 use url::Url;
 
-use crate::client::ClientInner;
-pub use crate::client::Revocation;
 use crate::dpop::{DpopKey, NonceCache};
+use crate::engine::Engine;
+pub use crate::engine::Revocation;
 use crate::error::{OAuthError, SessionEndCause};
 use crate::events::SessionEvent;
 use crate::metadata::AuthorizationServerMetadata;
@@ -20,6 +20,15 @@ use crate::secret::SessionId;
 use crate::store::SessionData;
 use crate::syntax::{Did, Handle};
 
+/// A finished sign-in.
+#[derive(Debug)]
+pub struct CompletedAuthorization {
+    /// The new session.
+    pub session: OAuthSession,
+    /// The app state given to `start_authorization`.
+    pub app_state: Option<String>,
+}
+
 /// A signed-in session. Cheap to clone; clones share tokens and nonces.
 #[derive(Clone, Debug)]
 pub struct OAuthSession {
@@ -27,7 +36,7 @@ pub struct OAuthSession {
 }
 
 struct SessionInner {
-    client: Arc<ClientInner>,
+    client: Arc<Engine>,
     did: Did,
     id: SessionId,
     dpop: Arc<DpopKey>,
@@ -47,7 +56,7 @@ impl std::fmt::Debug for SessionInner {
 
 impl OAuthSession {
     pub(crate) fn from_parts(
-        client: Arc<ClientInner>,
+        client: Arc<Engine>,
         data: SessionData,
         dpop: Arc<DpopKey>,
         server: Option<Arc<AuthorizationServerMetadata>>,
@@ -66,14 +75,11 @@ impl OAuthSession {
     }
 
     /// Q3: checks a stored session is still usable by this client, and wraps it.
-    pub(crate) async fn resume(
-        client: Arc<ClientInner>,
-        data: SessionData,
-    ) -> Result<Self, OAuthError> {
-        let cause = if data.client_id != client.client_id {
+    pub(crate) async fn resume(client: Arc<Engine>, data: SessionData) -> Result<Self, OAuthError> {
+        let cause = if data.client_id != client.config().client_id {
             Some(SessionEndCause::ClientChanged)
         } else {
-            match (&data.auth.kid, &client.keyset) {
+            match (&data.auth.kid, &client.config().keyset) {
                 (Some(kid), Some(keys)) if !keys.contains(kid) => {
                     Some(SessionEndCause::KeyRemoved { kid: kid.clone() })
                 }
@@ -82,7 +88,11 @@ impl OAuthSession {
             }
         };
         if let Some(cause) = cause {
-            client.sessions.delete(&data.did, &data.session_id).await?;
+            client
+                .config()
+                .sessions
+                .delete(&data.did, &data.session_id)
+                .await?;
             client.forget_dpop_key(&data.did, &data.session_id);
             client.emit(&SessionEvent::Deleted {
                 did: data.did.clone(),
@@ -193,6 +203,7 @@ impl OAuthSession {
         let server = self
             .inner
             .client
+            .config()
             .discovery
             .authorization_server(&issuer, false)
             .await?;
@@ -229,6 +240,7 @@ impl OAuthSession {
         };
         let client = &self.inner.client;
         let deleted = client
+            .config()
             .sessions
             .delete(&self.inner.did, &self.inner.id)
             .await?;

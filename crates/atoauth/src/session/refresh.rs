@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use super::OAuthSession;
+use crate::engine::token::{TokenSet, parse_token_response};
 use crate::error::{Endpoint, OAuthError, SessionEndCause};
 use crate::events::SessionEvent;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::SessionData;
 use crate::syntax::AtIdentifier;
-use crate::token::{TokenSet, parse_token_response};
 
 /// Why a refresh is wanted.
 #[derive(Clone, Debug)]
@@ -39,14 +39,14 @@ impl OAuthSession {
     /// sharing a store spread their refreshes.
     pub(super) fn needs_refresh(&self) -> bool {
         let client = &self.inner.client;
-        let early = client.refresh_margin_secs + self.jitter();
+        let early = client.config().refresh_margin_secs + self.jitter();
         self.expires_at()
-            .is_some_and(|expires_at| expires_at.saturating_sub(early) <= client.clock.local())
+            .is_some_and(|expires_at| expires_at.saturating_sub(early) <= client.clock().local())
     }
 
     /// A stable 0..=jitter seconds for this session (FNV-1a of its id).
     fn jitter(&self) -> i64 {
-        let range = self.inner.client.refresh_jitter_secs;
+        let range = self.inner.client.config().refresh_jitter_secs;
         if range <= 0 {
             return 0;
         }
@@ -108,7 +108,8 @@ impl OAuthSession {
             Reason::Expiring => {
                 !someone_refreshed
                     && stored.expires_at.is_some_and(|at| {
-                        at.saturating_sub(client.refresh_margin_secs) <= client.clock.local()
+                        at.saturating_sub(client.config().refresh_margin_secs)
+                            <= client.clock().local()
                     })
             }
         };
@@ -122,10 +123,15 @@ impl OAuthSession {
 
         // N6, R1–R3: is the account still served by this authorization server?
         let identity = client
+            .config()
             .resolver
             .resolve_fresh(&AtIdentifier::Did(self.inner.did.clone()))
             .await?;
-        let found = client.discovery.for_pds(&identity.pds, true).await?;
+        let found = client
+            .config()
+            .discovery
+            .for_pds(&identity.pds, true)
+            .await?;
         if found.server.issuer != stored.issuer {
             return Err(self
                 .end(SessionEndCause::AuthorizationServerChanged {
@@ -173,11 +179,11 @@ impl OAuthSession {
             refresh_token: tokens.refresh_token.or(Some(refresh_token)),
             expires_at: tokens.expires_at,
             dpop_nonces: self.inner.nonces.snapshot(),
-            updated_at: client.clock.local(),
+            updated_at: client.clock().local(),
             ..stored
         };
         // N3: stored as one unit before use; P3: if that fails, the new tokens are revoked.
-        if let Err(error) = client.sessions.upsert(&updated).await {
+        if let Err(error) = client.config().sessions.upsert(&updated).await {
             self.revoke_quietly(&server, &updated.access_token, &updated)
                 .await;
             return Err(OAuthError::PersistFailed(error));
@@ -223,7 +229,7 @@ impl OAuthSession {
                     return parse_token_response(
                         Endpoint::Refresh,
                         &response,
-                        client.clock.local(),
+                        client.clock().local(),
                     );
                 }
                 Err(OAuthError::Http { url, source }) if attempt == 1 => {
@@ -237,6 +243,7 @@ impl OAuthSession {
     async fn reread(&self) -> Result<SessionData, OAuthError> {
         self.inner
             .client
+            .config()
             .sessions
             .get(&self.inner.did, &self.inner.id)
             .await?
@@ -269,6 +276,7 @@ impl OAuthSession {
         let client = &self.inner.client;
         client.forget_dpop_key(&self.inner.did, &self.inner.id);
         match client
+            .config()
             .sessions
             .delete(&self.inner.did, &self.inner.id)
             .await

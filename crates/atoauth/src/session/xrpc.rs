@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use super::OAuthSession;
 use super::refresh::Reason;
+use crate::engine::transport::{Replayable, Server};
 use crate::error::{OAuthError, SessionEndCause};
 use crate::http::{FetchLimits, Response};
 use crate::scope::Permission;
 use crate::syntax::Nsid;
-use crate::transport::{Replayable, Server};
 
 /// The body cap for XRPC responses (blobs can be large; metadata limits do not apply).
 const XRPC_RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
@@ -52,6 +52,7 @@ impl OAuthSession {
                 timeout: self
                     .inner
                     .client
+                    .config()
                     .request_timeout
                     .unwrap_or(std::time::Duration::from_secs(30)),
             },

@@ -7,9 +7,9 @@ use url::Url;
 
 use crate::crypto::Randomness;
 use crate::dpop::{DpopKey, NonceCache, ProofTarget, origin_of};
+use crate::engine::skew::SkewedClock;
 use crate::error::OAuthError;
 use crate::http::{FetchLimits, HttpClient, Request, Response, display_url};
-use crate::skew::SkewedClock;
 
 /// Which kind of server a request goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

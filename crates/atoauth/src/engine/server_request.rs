@@ -3,16 +3,16 @@
 
 use url::Url;
 
-use super::ClientInner;
+use super::Engine;
 use crate::client_auth::CLIENT_ASSERTION_TYPE;
 use crate::client_metadata::TokenEndpointAuthMethod;
 use crate::dpop::{DpopKey, NonceCache};
+use crate::engine::transport::{DpopSender, Replayable, Server};
 use crate::error::{OAuthError, SessionEndCause};
 use crate::http::Response;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::store::ClientAuthBinding;
 use crate::syntax::Did;
-use crate::transport::{DpopSender, Replayable, Server};
 
 /// What became of a revocation request (P1: best effort).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,10 +26,10 @@ pub enum Revocation {
     Failed(String),
 }
 
-impl ClientInner {
+impl Engine {
     /// The binding new authorizations use: `none`, or `private_key_jwt` with the current key.
     pub(crate) fn new_binding(&self) -> ClientAuthBinding {
-        match &self.keyset {
+        match &self.config.keyset {
             Some(keys) => ClientAuthBinding {
                 method: TokenEndpointAuthMethod::PrivateKeyJwt,
                 kid: Some(keys.current_kid().to_owned()),
@@ -47,12 +47,12 @@ impl ClientInner {
         nonces: &'a NonceCache,
     ) -> DpopSender<'a> {
         DpopSender {
-            http: self.http.as_ref(),
+            http: self.config.http.as_ref(),
             key,
             nonces,
             clock: &self.clock,
-            random: self.random.as_ref(),
-            require_nonce: self.require_dpop_nonce,
+            random: self.config.random.as_ref(),
+            require_nonce: self.config.require_dpop_nonce,
         }
     }
 
@@ -69,13 +69,13 @@ impl ClientInner {
         let assertion = self.client_assertion(binding, &server.issuer, did)?;
         let mut form: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 3);
         form.extend_from_slice(params);
-        form.push(("client_id", &self.client_id));
+        form.push(("client_id", &self.config.client_id));
         if let Some(assertion) = &assertion {
             form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
             form.push(("client_assertion", assertion));
         }
         let mut request = Replayable::form(endpoint, &form);
-        if let Some(timeout) = self.request_timeout {
+        if let Some(timeout) = self.config.request_timeout {
             request.limits.timeout = timeout;
         }
         self.dpop_sender(dpop.0, dpop.1)
@@ -103,14 +103,14 @@ impl ClientInner {
             },
             None => OAuthError::Config(format!("the client key {kid:?} is not in the keyset")),
         };
-        let keys = self.keyset.as_ref().ok_or_else(ended)?;
+        let keys = self.config.keyset.as_ref().ok_or_else(ended)?;
         // The issuer is an origin (F3): its own clock, as learnt from its answers.
         let assertion = keys.assertion(
             kid,
-            &self.client_id,
+            &self.config.client_id,
             issuer,
             &self.clock.at(issuer),
-            self.random.as_ref(),
+            self.config.random.as_ref(),
         )?;
         assertion.map(Some).ok_or_else(ended)
     }
@@ -134,7 +134,7 @@ impl ClientInner {
         {
             Ok(response) if response.status().is_success() => Revocation::Revoked,
             Ok(response) => Revocation::Failed(
-                crate::token::server_error(crate::error::Endpoint::Revocation, &response)
+                crate::engine::token::server_error(crate::error::Endpoint::Revocation, &response)
                     .to_string(),
             ),
             Err(error) => Revocation::Failed(error.to_string()),
