@@ -91,7 +91,7 @@ impl OAuthClient {
             .get(did, id)
             .await?
             .ok_or_else(|| OAuthError::SessionNotFound {
-                did: did.to_string(),
+                did: did.clone(),
             })?;
         OAuthSession::resume(Arc::clone(&self.inner), data).await
     }

@@ -9,6 +9,80 @@ use crate::metadata::MetadataError;
 use crate::rules::Violations;
 use crate::scope::{Permission, ScopeError};
 use crate::store::StoreError;
+use crate::syntax::{Did, SyntaxError};
+
+/// Why the client's configuration, or a request against it, cannot be used. Each names the
+/// rule it breaks; see `docs/rules.md` for the ids.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The builder was given neither `loopback(…)` nor `metadata(…)`.
+    #[error("choose a client: loopback(…) or metadata(…)")]
+    NoClient,
+    /// The loopback development client got keys (C1: it is always public).
+    #[error("[C1] the loopback development client is public; it takes no keys")]
+    LoopbackTakesNoKeys,
+    /// A public client (`token_endpoint_auth_method: none`) got keys.
+    #[error("[J1] a public client (token_endpoint_auth_method none) takes no keys")]
+    PublicClientTakesNoKeys,
+    /// A confidential client (`private_key_jwt`) has no keyset.
+    #[error("[J1] a confidential client (private_key_jwt) needs its keyset")]
+    ConfidentialClientNeedsKeys,
+    /// A key of the keyset is not in the metadata's `jwks`.
+    #[error("[B5.10] the key {kid:?} is not in the metadata's jwks")]
+    KeyNotPublished {
+        /// The key id.
+        kid: String,
+    },
+    /// The key a session is bound to is not in the keyset any more.
+    #[error("[J6] the client key {kid:?} is not in the keyset")]
+    KeyNotInKeyset {
+        /// The key id.
+        kid: String,
+    },
+    /// The requested scope lacks `atproto`.
+    #[error("[G2] the requested scope {scope:?} must include \"atproto\"")]
+    ScopeWithoutAtproto {
+        /// The requested scope.
+        scope: String,
+    },
+    /// The requested scope has tokens the client metadata does not declare.
+    #[error("[G2] the client metadata does not declare {}", undeclared.join(" "))]
+    ScopeNotDeclared {
+        /// The undeclared tokens.
+        undeclared: Vec<String>,
+    },
+    /// The redirect URI is not one the client declares.
+    #[error("[D1] redirect URI {requested:?} is not declared (declared: {})", declared.join(", "))]
+    RedirectUriNotDeclared {
+        /// The redirect URI asked for.
+        requested: String,
+        /// The declared ones.
+        declared: Vec<String>,
+    },
+    /// The client declares no redirect URI.
+    #[error("[B5.6] the client declares no redirect URI")]
+    NoRedirectUri,
+    /// The default HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
+    /// Built without the `reqwest` feature and given no HTTP client.
+    #[error("without the reqwest feature, pass an HTTP client with http_client(…)")]
+    NoHttpClient,
+}
+
+/// An XRPC error answer from a PDS (or a service it proxies to): the HTTP status and the
+/// `error` / `message` of its JSON body. Permission refusals are [`OAuthError::ScopeMissing`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the PDS answered HTTP {status}: {error}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+pub struct XrpcError {
+    /// HTTP status.
+    pub status: u16,
+    /// The XRPC `error` name (`InvalidRequest`, `RecordNotFound`, …).
+    pub error: String,
+    /// The XRPC `message`.
+    pub message: Option<String>,
+}
 
 /// Which authorization-server endpoint answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,16 +178,19 @@ pub enum OAuthError {
         /// Why it was refused.
         reason: String,
     },
-    /// The client configuration is unusable (B10, J1, D1, G2).
+    /// The client configuration, or a request against it, is unusable (B, C, D, G2, J).
     #[error("invalid client configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+    /// An identifier (DID, handle, NSID) is malformed.
+    #[error(transparent)]
+    Syntax(#[from] SyntaxError),
     /// A requested scope token the authorization server would drop or fail on (permission
     /// spec §9.45–47); nothing was sent.
     #[error("[G2] {0}; nothing was sent, since the authorization server would drop or fail on it")]
     InvalidScope(ScopeError),
     /// The client metadata breaks rules (B10).
     #[error("invalid client metadata: {0}")]
-    ClientMetadata(Violations),
+    ClientMetadata(#[from] Violations),
     /// Identity resolution failed (section E).
     #[error(transparent)]
     Identity(#[from] IdentityError),
@@ -175,15 +252,15 @@ pub enum OAuthError {
     #[error("[L3] the server signed in {actual}, but the flow was for {expected}")]
     SubjectMismatch {
         /// The DID expected.
-        expected: String,
+        expected: Did,
         /// The DID in the token response.
-        actual: String,
+        actual: Did,
     },
     /// The issuer is not authoritative for the account (L4).
     #[error("[L4] {issuer} is not the authorization server of {did} (its PDS names {found})")]
     NotAuthoritative {
         /// The account.
-        did: String,
+        did: Did,
         /// The issuer that issued the tokens.
         issuer: String,
         /// The issuer the account's PDS names.
@@ -193,13 +270,13 @@ pub enum OAuthError {
     #[error("no session for {did}")]
     SessionNotFound {
         /// The account.
-        did: String,
+        did: Did,
     },
     /// The session ended and was deleted; sign in again.
     #[error("the session of {did} ended: {cause}")]
     SessionEnded {
         /// The account.
-        did: String,
+        did: Did,
         /// Why.
         cause: SessionEndCause,
     },
@@ -212,15 +289,8 @@ pub enum OAuthError {
         message: String,
     },
     /// The PDS answered an XRPC error.
-    #[error("the PDS answered HTTP {status}: {error}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
-    Xrpc {
-        /// HTTP status.
-        status: u16,
-        /// The XRPC `error` name.
-        error: String,
-        /// The XRPC `message`.
-        message: Option<String>,
-    },
+    #[error(transparent)]
+    Xrpc(#[from] XrpcError),
     /// A store failed.
     #[error("session storage failed")]
     Store(#[from] StoreError),
@@ -233,6 +303,9 @@ pub enum OAuthError {
     /// Fresh tokens could not be stored; they were revoked (P3).
     #[error("new tokens could not be stored and were revoked")]
     PersistFailed(#[source] StoreError),
+    /// A bug in atoauth: please report it.
+    #[error("internal error (a bug in atoauth): {0}")]
+    Internal(String),
 }
 
 impl OAuthError {
@@ -244,6 +317,15 @@ impl OAuthError {
             self,
             Self::SessionEnded { .. } | Self::SessionNotFound { .. } | Self::SubjectMismatch { .. }
         )
+    }
+
+    /// The XRPC error answer, when the PDS gave one.
+    #[must_use]
+    pub fn xrpc(&self) -> Option<&XrpcError> {
+        match self {
+            Self::Xrpc(error) => Some(error),
+            _ => None,
+        }
     }
 
     /// The OAuth `error` code when the server or the callback gave one.

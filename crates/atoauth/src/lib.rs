@@ -61,7 +61,8 @@
 //! - [`identity`]: handle → DID → DID document → PDS, verified both ways, cached.
 //! - [`scope`]: permission scopes: parse, normalise, check what was granted, build requests.
 //! - [`http`]: the one hardened HTTP path every external URL goes through (S1, S2).
-//! - [`testing`]: a fixed clock and seeded randomness for deterministic tests.
+//! - `testing` (feature `test-util`): a fixed clock and seeded randomness for deterministic
+//!   tests.
 //!
 //! ## Security
 //! Defaults are the strict ones of the atproto OAuth profile. Whatever weakens them carries
@@ -89,8 +90,26 @@ pub mod secret;
 pub mod session;
 pub mod store;
 pub mod syntax;
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
-pub use client::OAuthClient;
-pub use error::{Endpoint, OAuthError, SessionEndCause};
-pub use session::OAuthSession;
+// The paved path: what the common programs name, importable from the root.
+pub use client::{AuthorizeOptions, CallbackParams, OAuthClient, OAuthClientBuilder, Prompt};
+pub use client_auth::Keyset;
+pub use client_metadata::{ClientMetadata, LoopbackClient};
+pub use error::{ConfigError, Endpoint, OAuthError, SessionEndCause, XrpcError};
+pub use events::SessionEvent;
+pub use http::TargetPolicy;
+pub use scope::{Permission, Permissions, Scope};
+pub use secret::SessionId;
+pub use session::{CompletedAuthorization, OAuthSession, Revocation};
+pub use store::{MemoryStore, SessionStore, Store};
+pub use syntax::{AtIdentifier, Did, Handle, Nsid};
+pub use url::Url;
+
+/// The crates whose types appear in atoauth's API, so that an app names them without adding
+/// its own dependency (and always at the same version).
+pub mod reexports {
+    pub use http;
+    pub use url;
+}

@@ -272,8 +272,8 @@ async fn l3_a_flow_for_alice_that_returns_bob_is_refused() {
     let OAuthError::SubjectMismatch { expected, actual } = error else {
         panic!("{error}");
     };
-    assert_eq!(expected, pds.alice().did);
-    assert_eq!(actual, pds.bob().did);
+    assert_eq!(expected.as_str(), pds.alice().did);
+    assert_eq!(actual.as_str(), pds.bob().did);
     assert!(store.list_all().await.unwrap().is_empty());
     // L5: the tokens issued for bob were revoked at the server.
     assert_eq!(http.successful_grants("authorization_code"), 1);

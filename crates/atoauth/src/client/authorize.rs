@@ -10,6 +10,7 @@ use super::{ClientKind, OAuthClient};
 use crate::crypto::random_token;
 use crate::dpop::DpopKey;
 use crate::engine::transport::display;
+use crate::error::ConfigError;
 use crate::error::{Endpoint, OAuthError};
 use crate::metadata::Discovered;
 use crate::pkce::Pkce;
@@ -250,9 +251,10 @@ impl OAuthClient {
             return Err(OAuthError::InvalidScope(error));
         }
         if !tokens.contains(&"atproto") {
-            return Err(OAuthError::Config(format!(
-                "[G2] the requested scope {scope:?} must include \"atproto\""
-            )));
+            return Err(ConfigError::ScopeWithoutAtproto {
+                scope: scope.to_owned(),
+            }
+            .into());
         }
         let declared: BTreeSet<&str> = declared.split_whitespace().collect();
         let undeclared: Vec<&str> = tokens
@@ -261,10 +263,10 @@ impl OAuthClient {
             .filter(|t| !declared.contains(t))
             .collect();
         if !undeclared.is_empty() {
-            return Err(OAuthError::Config(format!(
-                "[G2] the client metadata does not declare {}",
-                undeclared.join(" ")
-            )));
+            return Err(ConfigError::ScopeNotDeclared {
+                undeclared: undeclared.into_iter().map(str::to_owned).collect(),
+            }
+            .into());
         }
         Ok(tokens.join(" "))
     }
@@ -288,17 +290,18 @@ impl OAuthClient {
             }
         };
         if !accepted {
-            return Err(OAuthError::Config(format!(
-                "[D1] redirect URI {:?} is not declared (declared: {})",
-                requested.unwrap_or_default(),
-                declared.join(", ")
-            )));
+            return Err(ConfigError::RedirectUriNotDeclared {
+                requested: requested.unwrap_or_default().to_owned(),
+                declared,
+            }
+            .into());
         }
         match requested {
             Some(uri) => Ok(uri.to_owned()),
-            None => declared.into_iter().next().ok_or_else(|| {
-                OAuthError::Config("[B5.6] the client declares no redirect URI".to_owned())
-            }),
+            None => declared
+                .into_iter()
+                .next()
+                .ok_or_else(|| ConfigError::NoRedirectUri.into()),
         }
     }
 }

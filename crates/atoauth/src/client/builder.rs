@@ -9,13 +9,16 @@ use crate::client_auth::Keyset;
 use crate::client_metadata::{ClientMetadata, LoopbackClient, ValidationOptions};
 use crate::crypto::{Clock, OsRandomness, Randomness, SystemClock};
 use crate::engine::{Engine, EngineConfig};
-use crate::error::OAuthError;
+use crate::error::{ConfigError, OAuthError};
 use crate::events::SessionEventHandler;
 use crate::http::{HttpClient, TargetPolicy};
-use crate::identity::IdentityResolver;
+use crate::identity::{HandleResolution, IdentityResolver};
 use crate::metadata::{DEFAULT_METADATA_TTL, Discovery};
 use crate::rules::Violations;
-use crate::store::{MemorySessionStore, MemoryStateStore, RefreshLock, SessionStore, StateStore};
+use crate::store::{
+    MemorySessionStore, MemoryStateStore, RefreshLock, SessionStore, StateStore, Store,
+};
+use url::Url;
 
 /// How long a pending authorization waits for its callback by default.
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(15 * 60);
@@ -29,6 +32,8 @@ pub struct OAuthClientBuilder {
     http: Option<Arc<dyn HttpClient>>,
     policy: TargetPolicy,
     resolver: Option<IdentityResolver>,
+    plc_directory: Option<Url>,
+    handle_resolver: Option<Url>,
     states: Option<Arc<dyn StateStore>>,
     sessions: Option<Arc<dyn SessionStore>>,
     clock: Option<Arc<dyn Clock>>,
@@ -86,9 +91,35 @@ impl OAuthClientBuilder {
         self
     }
 
-    /// The identity resolver (default: one built on the same HTTP client and policy).
+    /// The identity resolver (default: one built on the same HTTP client and policy, with
+    /// [`plc_directory`](Self::plc_directory) and [`handle_resolver`](Self::handle_resolver)).
+    /// A resolver given here is used as it is.
     pub fn identity_resolver(mut self, resolver: IdentityResolver) -> Self {
         self.resolver = Some(resolver);
+        self
+    }
+
+    /// The one store for pending authorizations, sessions and the refresh lock: SQLite,
+    /// PostgreSQL, Redis or [`MemoryStore`](crate::store::MemoryStore). Replaces
+    /// `state_store`, `session_store` and `refresh_lock`.
+    pub fn store<S: Store>(mut self, store: Arc<S>) -> Self {
+        self.states = Some(store.clone());
+        self.sessions = Some(store.clone());
+        self.shared_lock = Some(store);
+        self
+    }
+
+    /// The PLC directory to resolve `did:plc` with (default `https://plc.directory`), for
+    /// the default identity resolver, which keeps the client's target policy.
+    pub fn plc_directory(mut self, url: Url) -> Self {
+        self.plc_directory = Some(url);
+        self
+    }
+
+    /// Resolve handles through this service (`com.atproto.identity.resolveHandle`, for example
+    /// your own PDS) instead of DNS and HTTPS, in the default identity resolver.
+    pub fn handle_resolver(mut self, url: Url) -> Self {
+        self.handle_resolver = Some(url);
         self
     }
 
@@ -197,15 +228,11 @@ impl OAuthClientBuilder {
     /// # Errors
     /// [`OAuthError::ClientMetadata`] with every violation, or [`OAuthError::Config`].
     pub fn build(self) -> Result<OAuthClient, OAuthError> {
-        let kind = self.kind.ok_or_else(|| {
-            OAuthError::Config("choose a client: loopback(…) or metadata(…)".to_owned())
-        })?;
+        let kind = self.kind.ok_or(ConfigError::NoClient)?;
         let client_id = match &kind {
             ClientKind::Loopback(loopback) => {
                 if self.keyset.is_some() {
-                    return Err(OAuthError::Config(
-                        "the loopback development client is public; it takes no keys".to_owned(),
-                    ));
+                    return Err(ConfigError::LoopbackTakesNoKeys.into());
                 }
                 loopback.client_id()
             }
@@ -233,10 +260,18 @@ impl OAuthClientBuilder {
         };
         let resolver = match self.resolver {
             Some(resolver) => resolver,
-            None => IdentityResolver::builder()
-                .http_client(Arc::clone(&http))
-                .target_policy(self.policy)
-                .build()?,
+            None => {
+                let mut resolver = IdentityResolver::builder()
+                    .http_client(Arc::clone(&http))
+                    .target_policy(self.policy);
+                if let Some(url) = self.plc_directory {
+                    resolver = resolver.plc_url(url);
+                }
+                if let Some(url) = self.handle_resolver {
+                    resolver = resolver.handle_resolution(HandleResolution::Service(url));
+                }
+                resolver.build()?
+            }
         };
         let mut discovery = Discovery::new(
             Arc::clone(&http),
@@ -280,12 +315,8 @@ impl OAuthClientBuilder {
 /// J1/B5.10: a confidential client has keys, and every one of them is published.
 fn check_keys(metadata: &ClientMetadata, keyset: Option<&Keyset>) -> Result<(), OAuthError> {
     match (metadata.is_confidential(), keyset) {
-        (false, Some(_)) => Err(OAuthError::Config(
-            "a public client (token_endpoint_auth_method none) takes no keys".to_owned(),
-        )),
-        (true, None) => Err(OAuthError::Config(
-            "a confidential client (private_key_jwt) needs its keyset".to_owned(),
-        )),
+        (false, Some(_)) => Err(ConfigError::PublicClientTakesNoKeys.into()),
+        (true, None) => Err(ConfigError::ConfidentialClientNeedsKeys.into()),
         (true, Some(keys)) => {
             let Some(published) = &metadata.jwks else {
                 // Keys at `jwks_uri` cannot be checked offline; the AS will.
@@ -297,10 +328,10 @@ fn check_keys(metadata: &ClientMetadata, keyset: Option<&Keyset>) -> Result<(), 
                     .iter()
                     .any(|p| p.kid == key.kid && p.x == key.x && p.y == key.y);
                 if !listed {
-                    return Err(OAuthError::Config(format!(
-                        "[B5.10] the key {:?} is not in the metadata's jwks",
-                        key.kid.unwrap_or_default()
-                    )));
+                    return Err(ConfigError::KeyNotPublished {
+                        kid: key.kid.unwrap_or_default(),
+                    }
+                    .into());
                 }
             }
             Ok(())
@@ -314,13 +345,11 @@ fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, OAuthError>
     let client = crate::http::HardenedClient::builder()
         .target_policy(policy)
         .build()
-        .map_err(|e| OAuthError::Config(format!("cannot build the HTTP client: {e}")))?;
+        .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
     Ok(Arc::new(client))
 }
 
 #[cfg(not(feature = "reqwest"))]
 fn default_http(_: TargetPolicy) -> Result<Arc<dyn HttpClient>, OAuthError> {
-    Err(OAuthError::Config(
-        "without the reqwest feature, pass an HTTP client with http_client(…)".to_owned(),
-    ))
+    Err(ConfigError::NoHttpClient.into())
 }

@@ -257,8 +257,8 @@ impl OAuthClient {
             && expected != &tokens.sub
         {
             return Err(OAuthError::SubjectMismatch {
-                expected: expected.to_string(),
-                actual: tokens.sub.to_string(),
+                expected: expected.clone(),
+                actual: tokens.sub.clone(),
             });
         }
         self.check_authoritative(&tokens.sub, &server.issuer).await
@@ -285,7 +285,7 @@ impl OAuthClient {
             .await?;
         if found.server.issuer != issuer {
             return Err(OAuthError::NotAuthoritative {
-                did: did.to_string(),
+                did: did.clone(),
                 issuer: issuer.to_owned(),
                 found: found.server.issuer.clone(),
             });

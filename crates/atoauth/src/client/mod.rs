@@ -27,8 +27,8 @@ use crate::syntax::Did;
 /// use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
 /// use atoauth::client_metadata::LoopbackClient;
 ///
-/// let loopback = LoopbackClient::new(["http://127.0.0.1/callback"], Some("atproto"))
-///     .map_err(|v| atoauth::OAuthError::Config(format!("{v:?}")))?;
+/// // Violations and syntax errors convert into OAuthError with `?`.
+/// let loopback = LoopbackClient::new(["http://127.0.0.1/callback"], Some("atproto"))?;
 /// let client = OAuthClient::builder().loopback(loopback).build()?;
 /// let url = client
 ///     .start_authorization("alice.bsky.social", AuthorizeOptions::default())

@@ -96,12 +96,14 @@ impl Engine {
         let kid = binding.kid.as_deref().unwrap_or_default();
         let ended = || match did {
             Some(did) => OAuthError::SessionEnded {
-                did: did.to_string(),
+                did: did.clone(),
                 cause: SessionEndCause::KeyRemoved {
                     kid: kid.to_owned(),
                 },
             },
-            None => OAuthError::Config(format!("the client key {kid:?} is not in the keyset")),
+            None => OAuthError::Config(crate::error::ConfigError::KeyNotInKeyset {
+                kid: kid.to_owned(),
+            }),
         };
         let keys = self.config.keyset.as_ref().ok_or_else(ended)?;
         // The issuer is an origin (F3): its own clock, as learnt from its answers.

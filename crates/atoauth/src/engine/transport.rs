@@ -146,14 +146,14 @@ fn build(
         })?;
     built.headers_mut().extend(request.headers.clone());
     let mut dpop =
-        http::HeaderValue::from_str(proof).map_err(|e| OAuthError::Config(e.to_string()))?;
+        http::HeaderValue::from_str(proof).map_err(|e| OAuthError::Internal(format!("a DPoP proof is not a header value: {e}")))?;
     dpop.set_sensitive(true);
     built.headers_mut().insert("dpop", dpop);
     if let Some(token) = access_token {
         // I10: `DPoP <token>`, never `Bearer`.
         let mut authorization =
             http::HeaderValue::from_str(&format!("DPoP {token}")).map_err(|_| {
-                OAuthError::Config("the access token is not a valid header value".to_owned())
+                OAuthError::Internal("the access token is not a valid header value".to_owned())
             })?;
         authorization.set_sensitive(true);
         built

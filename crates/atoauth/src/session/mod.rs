@@ -100,7 +100,7 @@ impl OAuthSession {
                 cause: cause.clone(),
             });
             return Err(OAuthError::SessionEnded {
-                did: data.did.to_string(),
+                did: data.did.clone(),
                 cause,
             });
         }

@@ -66,7 +66,7 @@ impl OAuthSession {
         // N4: the task owns the refresh; dropping the caller's future does not cancel it.
         let task = tokio::spawn(async move { session.refresh_locked(reason).await });
         task.await
-            .map_err(|e| OAuthError::Config(format!("the refresh task failed: {e}")))?
+            .map_err(|e| OAuthError::Internal(format!("the refresh task failed: {e}")))?
     }
 
     async fn refresh_locked(&self, reason: Reason) -> Result<(), OAuthError> {
@@ -167,8 +167,8 @@ impl OAuthSession {
                 .await;
             let _ = self.end(SessionEndCause::TokenRejected).await;
             return Err(OAuthError::SubjectMismatch {
-                expected: self.inner.did.to_string(),
-                actual: tokens.sub.to_string(),
+                expected: self.inner.did.clone(),
+                actual: tokens.sub.clone(),
             });
         }
         let updated = SessionData {
@@ -248,7 +248,7 @@ impl OAuthSession {
             .get(&self.inner.did, &self.inner.id)
             .await?
             .ok_or_else(|| OAuthError::SessionNotFound {
-                did: self.inner.did.to_string(),
+                did: self.inner.did.clone(),
             })
     }
 
@@ -289,7 +289,7 @@ impl OAuthSession {
             Err(error) => tracing::warn!(%error, "could not delete an ended session"),
         }
         OAuthError::SessionEnded {
-            did: self.inner.did.to_string(),
+            did: self.inner.did.clone(),
             cause,
         }
     }

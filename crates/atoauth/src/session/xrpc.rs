@@ -162,11 +162,11 @@ pub(crate) fn xrpc_result(response: &Response) -> Result<Value, OAuthError> {
             message: message.unwrap_or_default(),
         });
     }
-    Err(OAuthError::Xrpc {
+    Err(OAuthError::Xrpc(crate::error::XrpcError {
         status: response.status().as_u16(),
         error,
         message,
-    })
+    }))
 }
 
 /// O3: the reference PDS says `Missing required scope "<scope>"`.
@@ -253,7 +253,7 @@ mod tests {
         .unwrap_err();
         assert!(matches!(
             error,
-            OAuthError::Xrpc { status: 400, ref error, message: Some(ref m) } if error == "InvalidRequest" && m == "bad"
+            OAuthError::Xrpc(crate::error::XrpcError { status: 400, ref error, message: Some(ref m) }) if error == "InvalidRequest" && m == "bad"
         ));
         assert_eq!(xrpc_result(&response(200, "")).unwrap(), Value::Null);
     }

@@ -6,6 +6,7 @@ mod browser;
 mod lock;
 mod memory;
 mod records;
+mod umbrella;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ pub use browser::{BrowserSession, BrowserSessionStore, browser_key};
 pub use lock::{MemoryRefreshLock, RefreshGuard, RefreshLock, poll_for_lease};
 pub use memory::{MemoryBrowserStore, MemorySessionStore, MemoryStateStore};
 pub use records::{ClientAuthBinding, PendingAuthorization, SessionData};
+pub use umbrella::{MemoryStore, Store};
 
 use crate::secret::{SessionId, State};
 use crate::syntax::Did;
