@@ -41,7 +41,10 @@ async fn sdk_direct(seconds: u64) -> (f64, Duration, Duration) {
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
                 let t = Instant::now();
-                session.query(&nsid, &[]).await.unwrap();
+                session
+                    .query::<serde_json::Value>(&nsid, &[])
+                    .await
+                    .unwrap();
                 latencies.push(t.elapsed());
             }
             latencies

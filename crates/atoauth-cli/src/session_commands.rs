@@ -71,7 +71,7 @@ fn nsid(name: &str) -> anyhow::Result<Nsid> {
 
 pub(crate) async fn whoami(config: &Config, args: WhoamiArgs) -> anyhow::Result<ExitCode> {
     let session = session(config, args.who.as_deref()).await?;
-    let me = session
+    let me: serde_json::Value = session
         .query(&nsid("com.atproto.server.getSession")?, &[])
         .await?;
     let handle = me["handle"].as_str().unwrap_or("handle.invalid");
@@ -104,7 +104,7 @@ pub(crate) async fn post(config: &Config, args: PostArgs) -> anyhow::Result<Exit
         "collection": "app.bsky.feed.post",
         "record": {"$type": "app.bsky.feed.post", "text": args.text, "createdAt": created_at},
     });
-    let created = session
+    let created: serde_json::Value = session
         .procedure(&nsid("com.atproto.repo.createRecord")?, &record)
         .await?;
     let uri = created["uri"]

@@ -41,7 +41,7 @@ async fn a_session_resumes_from_sqlite_in_a_new_client() {
     let store = Arc::new(SqliteStore::open(&path).await.unwrap());
     let client = client(store.clone());
     let session = client.restore(&did, &id).await.unwrap();
-    let me = session
+    let me: serde_json::Value = session
         .query(&Nsid::new("com.atproto.server.getSession").unwrap(), &[])
         .await
         .unwrap();

@@ -457,7 +457,7 @@ pub async fn sdk_direct_latency(url: &str, duration: Duration) -> Result<Duratio
     let mut latencies = Vec::new();
     while Instant::now() < deadline {
         let started = Instant::now();
-        session.query(&nsid, &[]).await?;
+        session.query::<serde_json::Value>(&nsid, &[]).await?;
         latencies.push(started.elapsed());
     }
     latencies.sort();

@@ -120,7 +120,7 @@ pub async fn cross_process_storm(
     report.ms = started.elapsed().as_millis();
     report.survived = match client.restore(session.did(), session.session_id()).await {
         Ok(session) => session
-            .query(
+            .query::<serde_json::Value>(
                 &Nsid::new("com.atproto.server.getSession").expect("an NSID"),
                 &[],
             )

@@ -90,9 +90,7 @@ impl OAuthClient {
             .sessions
             .get(did, id)
             .await?
-            .ok_or_else(|| OAuthError::SessionNotFound {
-                did: did.clone(),
-            })?;
+            .ok_or_else(|| OAuthError::SessionNotFound { did: did.clone() })?;
         OAuthSession::resume(Arc::clone(&self.inner), data).await
     }
 }

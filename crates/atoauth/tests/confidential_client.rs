@@ -115,7 +115,7 @@ async fn private_key_jwt_on_par_token_refresh_and_revocation() {
         .unwrap()
         .session;
     assert_eq!(session.snapshot().auth.kid.as_deref(), Some("2026-11-a"));
-    let me = session
+    let me: serde_json::Value = session
         .query(&Nsid::new("com.atproto.server.getSession").unwrap(), &[])
         .await
         .unwrap();

@@ -385,7 +385,7 @@ async fn the_flow_completes_and_calls_go_to_the_pds_not_the_issuer() {
     let session = done.session;
     assert_eq!(session.expires_at(), Some(1_800_003_600));
     session
-        .query(&Nsid::new("com.atproto.server.getSession").unwrap(), &[])
+        .query::<serde_json::Value>(&Nsid::new("com.atproto.server.getSession").unwrap(), &[])
         .await
         .unwrap();
     let world = setup.world.lock().unwrap();

@@ -50,7 +50,10 @@ async fn r2_a_move_to_another_authorization_server_ends_the_session_at_the_next_
         .build()
         .unwrap();
     let session = sign_in(&client, ALICE, &world.first, None).await.unwrap();
-    session.query(&get_session(), &[]).await.unwrap();
+    session
+        .query::<serde_json::Value>(&get_session(), &[])
+        .await
+        .unwrap();
 
     world
         .plc
@@ -104,7 +107,10 @@ async fn r3_a_move_to_another_pds_behind_the_same_server_updates_the_session() {
         world.behind_first.origin()
     );
     let before = world.first.with(|s| s.xrpc_calls);
-    session.query(&get_session(), &[]).await.unwrap();
+    session
+        .query::<serde_json::Value>(&get_session(), &[])
+        .await
+        .unwrap();
     assert_eq!(world.behind_first.with(|s| s.xrpc_calls), 1);
     assert_eq!(
         world.first.with(|s| s.xrpc_calls),
@@ -129,7 +135,10 @@ async fn o1_entryway_split_calls_go_to_the_pds_never_the_issuer() {
         .unwrap();
     let session = sign_in(&client, ALICE, &world.first, None).await.unwrap();
     assert_eq!(session.issuer(), world.first.origin());
-    session.query(&get_session(), &[]).await.unwrap();
+    session
+        .query::<serde_json::Value>(&get_session(), &[])
+        .await
+        .unwrap();
     assert_eq!(world.behind_first.with(|s| s.xrpc_calls), 1);
     assert_eq!(world.first.with(|s| s.xrpc_calls), 0);
 }

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
-use atoauth::session::CompletedAuthorization;
 use atoauth::client_metadata::LoopbackClient;
 use atoauth::http::{HardenedClient, TargetPolicy};
 use atoauth::scope::RepoAction;
+use atoauth::session::CompletedAuthorization;
 use atoauth::session::Revocation;
 use atoauth::store::{MemorySessionStore, SessionStore};
 use atoauth::syntax::{Did, Nsid};
@@ -109,7 +109,7 @@ async fn public_dev_client_signs_in_calls_refreshes_restores_and_signs_out() {
     // O1: the PDS from the DID document, not the issuer string (here they share an origin).
     assert_eq!(session.pds().as_str().trim_end_matches('/'), pds.issuer());
 
-    let me = session
+    let me: serde_json::Value = session
         .query(&nsid("com.atproto.server.getSession"), &[])
         .await
         .unwrap();
@@ -133,7 +133,7 @@ async fn public_dev_client_signs_in_calls_refreshes_restores_and_signs_out() {
         after
     );
     session
-        .query(&nsid("com.atproto.server.getSession"), &[])
+        .query::<serde_json::Value>(&nsid("com.atproto.server.getSession"), &[])
         .await
         .unwrap();
 
@@ -143,7 +143,7 @@ async fn public_dev_client_signs_in_calls_refreshes_restores_and_signs_out() {
         .restore(session.did(), session.session_id())
         .await
         .unwrap();
-    let me = resumed
+    let me: serde_json::Value = resumed
         .query(&nsid("com.atproto.server.getSession"), &[])
         .await
         .unwrap();
@@ -159,7 +159,7 @@ async fn public_dev_client_signs_in_calls_refreshes_restores_and_signs_out() {
             .is_none()
     );
     let error = session
-        .query(&nsid("com.atproto.server.getSession"), &[])
+        .query::<serde_json::Value>(&nsid("com.atproto.server.getSession"), &[])
         .await
         .unwrap_err();
     assert!(
@@ -209,7 +209,7 @@ async fn partial_consent_shows_in_permissions_and_a_missing_scope_is_typed() {
         .unwrap()
         .to_owned();
     let error = session
-        .procedure(
+        .procedure::<_, serde_json::Value>(
             &nsid("com.atproto.repo.deleteRecord"),
             &json!({"repo": session.did().as_str(), "collection": "app.bsky.feed.post", "rkey": rkey}),
         )
@@ -349,7 +349,7 @@ async fn l8_a_new_sign_in_can_replace_the_old_session() {
     assert_eq!(left.len(), 1);
     assert_eq!(&left[0].session_id, second.session_id());
     let error = first
-        .query(&nsid("com.atproto.server.getSession"), &[])
+        .query::<serde_json::Value>(&nsid("com.atproto.server.getSession"), &[])
         .await
         .unwrap_err();
     assert!(

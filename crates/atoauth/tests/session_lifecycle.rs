@@ -71,7 +71,9 @@ async fn storm(
         let (did, id) = (session.did().clone(), session.session_id().clone());
         tasks.push(tokio::spawn(async move {
             let session = client.restore(&did, &id).await?;
-            session.query(&get_session(), &[]).await
+            session
+                .query::<serde_json::Value>(&get_session(), &[])
+                .await
         }));
     }
     let mut failed = 0;
@@ -105,7 +107,10 @@ async fn storm_of_1000_calls_on_an_expired_session_refreshes_exactly_once() {
         .restore(session.did(), session.session_id())
         .await
         .unwrap();
-    alive.query(&get_session(), &[]).await.unwrap();
+    alive
+        .query::<serde_json::Value>(&get_session(), &[])
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -137,7 +142,7 @@ async fn storm_across_two_clients_sharing_a_store_and_a_lock_refreshes_exactly_o
         .restore(session.did(), session.session_id())
         .await
         .unwrap()
-        .query(&get_session(), &[])
+        .query::<serde_json::Value>(&get_session(), &[])
         .await
         .unwrap();
 }
@@ -157,7 +162,10 @@ async fn a_stale_401_after_a_refresh_does_not_refresh_again() {
 
     // `stale` still holds the old access token, which the refresh killed (N4b): the PDS answers
     // 401 invalid_token, and the client takes the stored token instead of refreshing.
-    stale.query(&get_session(), &[]).await.unwrap();
+    stale
+        .query::<serde_json::Value>(&get_session(), &[])
+        .await
+        .unwrap();
     assert_eq!(http.successful_grants("refresh_token"), 1);
     let xrpc_401 = http
         .exchanges()
@@ -181,7 +189,10 @@ async fn a_refresh_lost_before_reaching_the_server_is_retried_once_and_succeeds(
     );
     session.refresh().await.unwrap();
     assert_eq!(http.successful_grants("refresh_token"), 1);
-    session.query(&get_session(), &[]).await.unwrap();
+    session
+        .query::<serde_json::Value>(&get_session(), &[])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -286,7 +297,7 @@ async fn a_cancelled_caller_does_not_cancel_a_refresh_in_flight() {
         .restore(session.did(), session.session_id())
         .await
         .unwrap()
-        .query(&get_session(), &[])
+        .query::<serde_json::Value>(&get_session(), &[])
         .await
         .unwrap();
 }
@@ -322,7 +333,10 @@ async fn a_clock_200_s_behind_works_with_correction_and_fails_without() {
         .build()
         .unwrap();
     let session = sign_in(&corrected, pds().bob()).await;
-    session.query(&get_session(), &[]).await.unwrap();
+    session
+        .query::<serde_json::Value>(&get_session(), &[])
+        .await
+        .unwrap();
     session.refresh().await.unwrap();
 
     let uncorrected = builder(Arc::new(MemorySessionStore::default()), &faults)
@@ -388,7 +402,10 @@ async fn a_server_a_year_off_moves_no_other_server_s_clock() {
 
     // The official PDS accepts alice's next proof at once: no second attempt.
     let before = recording.exchanges().len();
-    session.query(&get_session(), &[]).await.unwrap();
+    session
+        .query::<serde_json::Value>(&get_session(), &[])
+        .await
+        .unwrap();
     let calls: Vec<Option<u16>> = recording.exchanges()[before..]
         .iter()
         .filter(|e| e.path.ends_with("/com.atproto.server.getSession"))

@@ -210,7 +210,11 @@ pub(crate) async fn post(
     let Ok(nsid) = Nsid::new("com.atproto.repo.createRecord") else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    match user.session.procedure(&nsid, &record).await {
+    match user
+        .session
+        .procedure::<_, serde_json::Value>(&nsid, &record)
+        .await
+    {
         Ok(created) => {
             let uri = created["uri"].as_str().unwrap_or_default();
             let query: String = url::form_urlencoded::Serializer::new(String::new())

@@ -176,7 +176,7 @@ async fn run(mode: &str, opt: &BTreeMap<String, String>) -> Result<Value, Error>
             let n: usize = opt["n"].parse()?;
             let seconds: u64 = opt["seconds"].parse()?;
             let nsid = Nsid::new("com.atproto.server.getSession")?;
-            session.query(&nsid, &[]).await?;
+            session.query::<serde_json::Value>(&nsid, &[]).await?;
             let cpu0 = cpu_seconds();
             let started = Instant::now();
             let deadline = started + Duration::from_secs(seconds);
@@ -187,7 +187,7 @@ async fn run(mode: &str, opt: &BTreeMap<String, String>) -> Result<Value, Error>
                     let mut latencies = Vec::new();
                     while Instant::now() < deadline {
                         let t = Instant::now();
-                        session.query(&nsid, &[]).await?;
+                        session.query::<serde_json::Value>(&nsid, &[]).await?;
                         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
                     }
                     Ok::<_, atoauth::OAuthError>(latencies)
@@ -263,7 +263,11 @@ async fn run(mode: &str, opt: &BTreeMap<String, String>) -> Result<Value, Error>
                     session.session_id().clone(),
                 );
                 tasks.push(tokio::spawn(async move {
-                    client.restore(&did, &id).await?.query(&nsid, &[]).await
+                    client
+                        .restore(&did, &id)
+                        .await?
+                        .query::<serde_json::Value>(&nsid, &[])
+                        .await
                 }));
             }
             let mut failed = 0;
@@ -281,7 +285,7 @@ async fn run(mode: &str, opt: &BTreeMap<String, String>) -> Result<Value, Error>
             let survived = client
                 .restore(session.did(), session.session_id())
                 .await?
-                .query(&nsid, &[])
+                .query::<serde_json::Value>(&nsid, &[])
                 .await
                 .is_ok();
             Ok(json!({

@@ -127,7 +127,7 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
         );
         tasks.push(tokio::spawn(async move {
             let session = client.restore(&did, &id).await?;
-            session.query(&nsid, &[]).await
+            session.query::<serde_json::Value>(&nsid, &[]).await
         }));
     }
     let mut failed = 0;

@@ -145,8 +145,8 @@ fn build(
             reason: e.to_string(),
         })?;
     built.headers_mut().extend(request.headers.clone());
-    let mut dpop =
-        http::HeaderValue::from_str(proof).map_err(|e| OAuthError::Internal(format!("a DPoP proof is not a header value: {e}")))?;
+    let mut dpop = http::HeaderValue::from_str(proof)
+        .map_err(|e| OAuthError::Internal(format!("a DPoP proof is not a header value: {e}")))?;
     dpop.set_sensitive(true);
     built.headers_mut().insert("dpop", dpop);
     if let Some(token) = access_token {

@@ -5,6 +5,8 @@
 mod refresh;
 mod xrpc;
 
+pub use xrpc::IntoNsid;
+
 use std::sync::{Arc, RwLock};
 
 use url::Url;

@@ -2,6 +2,8 @@
 //! session's PDS as the only target, one refresh-and-retry on `invalid_token` (O2), and XRPC
 //! errors as typed errors — a missing scope carries the parsed permission (O3).
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::OAuthSession;
@@ -78,11 +80,27 @@ impl OAuthSession {
         }
     }
 
-    /// An XRPC query (GET) with `params`; the JSON result.
+    /// An XRPC query (GET) with `params`, its JSON result read as `O` (a `serde_json::Value`,
+    /// or your own type).
+    ///
+    /// ```no_run
+    /// # async fn demo(session: atoauth::OAuthSession) -> Result<(), atoauth::OAuthError> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Me { handle: String }
+    /// let me: Me = session.query("com.atproto.server.getSession", &[]).await?;
+    /// println!("{}", me.handle);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// As [`OAuthSession::send`], plus the XRPC error the PDS answered.
-    pub async fn query(&self, nsid: &Nsid, params: &[(&str, &str)]) -> Result<Value, OAuthError> {
+    /// A malformed NSID, as [`OAuthSession::send`], the XRPC error the PDS answered, or a result
+    /// that is not an `O`.
+    pub async fn query<O: DeserializeOwned>(
+        &self,
+        nsid: impl IntoNsid,
+        params: &[(&str, &str)],
+    ) -> Result<O, OAuthError> {
+        let nsid = nsid.into_nsid()?;
         let mut path = format!("/xrpc/{nsid}");
         if !params.is_empty() {
             path.push('?');
@@ -100,14 +118,33 @@ impl OAuthSession {
         let response = self
             .send(http::Method::GET, &path, headers, Vec::new())
             .await?;
-        xrpc_result(&response)
+        typed(&nsid, xrpc_result(&response)?)
     }
 
-    /// An XRPC procedure (POST) with a JSON body; the JSON result (`null` when empty).
+    /// An XRPC procedure (POST) with `input` as its JSON body, its result read as `O`
+    /// (`serde_json::Value::Null` when the body is empty).
+    ///
+    /// ```no_run
+    /// # async fn demo(session: atoauth::OAuthSession) -> Result<(), atoauth::OAuthError> {
+    /// let record = serde_json::json!({
+    ///     "repo": session.did(),
+    ///     "collection": "app.bsky.feed.post",
+    ///     "record": {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-12-02T00:00:00Z"},
+    /// });
+    /// let created: serde_json::Value =
+    ///     session.procedure("com.atproto.repo.createRecord", &record).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// As [`OAuthSession::send`], plus the XRPC error the PDS answered.
-    pub async fn procedure(&self, nsid: &Nsid, input: &Value) -> Result<Value, OAuthError> {
+    /// A malformed NSID, as [`OAuthSession::send`], the XRPC error the PDS answered, or a result
+    /// that is not an `O`.
+    pub async fn procedure<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        nsid: impl IntoNsid,
+        input: &I,
+    ) -> Result<O, OAuthError> {
+        let nsid = nsid.into_nsid()?;
         let mut headers = http::HeaderMap::new();
         headers.insert(
             http::header::CONTENT_TYPE,
@@ -124,8 +161,50 @@ impl OAuthSession {
         let response = self
             .send(http::Method::POST, &format!("/xrpc/{nsid}"), headers, body)
             .await?;
-        xrpc_result(&response)
+        typed(&nsid, xrpc_result(&response)?)
     }
+}
+
+/// What names an XRPC method: an [`Nsid`], or a string checked when the call is made.
+pub trait IntoNsid {
+    /// The NSID.
+    ///
+    /// # Errors
+    /// A malformed NSID.
+    fn into_nsid(self) -> Result<Nsid, crate::syntax::SyntaxError>;
+}
+
+impl IntoNsid for Nsid {
+    fn into_nsid(self) -> Result<Nsid, crate::syntax::SyntaxError> {
+        Ok(self)
+    }
+}
+
+impl IntoNsid for &Nsid {
+    fn into_nsid(self) -> Result<Nsid, crate::syntax::SyntaxError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoNsid for &str {
+    fn into_nsid(self) -> Result<Nsid, crate::syntax::SyntaxError> {
+        Nsid::new(self)
+    }
+}
+
+impl IntoNsid for &String {
+    fn into_nsid(self) -> Result<Nsid, crate::syntax::SyntaxError> {
+        Nsid::new(self)
+    }
+}
+
+/// The JSON result as the caller's type.
+fn typed<O: DeserializeOwned>(nsid: &Nsid, value: Value) -> Result<O, OAuthError> {
+    serde_json::from_value(value).map_err(|e| OAuthError::InvalidResponse {
+        endpoint: nsid.to_string(),
+        rule: "O4",
+        reason: format!("the result is not of the expected type: {e}"),
+    })
 }
 
 fn is_invalid_token(response: &Response) -> bool {
@@ -211,6 +290,24 @@ mod tests {
             .status(status)
             .body(body.as_bytes().to_vec())
             .unwrap()
+    }
+
+    #[test]
+    fn o4_a_result_of_another_shape_is_a_typed_error_naming_the_method() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Me {
+            #[allow(dead_code)]
+            handle: String,
+        }
+        let nsid = Nsid::new("com.atproto.server.getSession").unwrap();
+        let wrong = typed::<Me>(&nsid, serde_json::json!({"handle": 7})).unwrap_err();
+        assert!(
+            matches!(&wrong, OAuthError::InvalidResponse { rule: "O4", endpoint, .. } if endpoint == "com.atproto.server.getSession"),
+            "{wrong}"
+        );
+        let me = typed::<Me>(&nsid, serde_json::json!({"handle": "alice.test"}));
+        assert!(me.is_ok());
+        assert!("not an nsid".into_nsid().is_err());
     }
 
     #[test]

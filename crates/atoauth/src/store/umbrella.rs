@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use super::{
-    BrowserSession, BrowserSessionStore, MemoryBrowserStore, MemoryRefreshLock,
-    MemorySessionStore, MemoryStateStore, PendingAuthorization, RefreshGuard, RefreshLock,
-    SessionData, SessionStore, StateStore, StoreError,
+    BrowserSession, BrowserSessionStore, MemoryBrowserStore, MemoryRefreshLock, MemorySessionStore,
+    MemoryStateStore, PendingAuthorization, RefreshGuard, RefreshLock, SessionData, SessionStore,
+    StateStore, StoreError,
 };
 use crate::secret::{SessionId, State};
 use crate::syntax::Did;
@@ -16,8 +16,7 @@ use crate::syntax::Did;
 /// type that implements the four traits is a `Store`.
 pub trait Store: StateStore + SessionStore + BrowserSessionStore + RefreshLock + 'static {}
 
-impl<T> Store for T where T: StateStore + SessionStore + BrowserSessionStore + RefreshLock + 'static
-{}
+impl<T> Store for T where T: StateStore + SessionStore + BrowserSessionStore + RefreshLock + 'static {}
 
 /// Every store in memory: for tests and single-process development. Everything is lost when
 /// the process ends.
