@@ -4,12 +4,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use atoauth::client::{AuthorizeOptions, CallbackParams};
-use atoauth::client_metadata::LoopbackClient;
+use atoauth::loopback::{CallbackServer, LoopbackError};
+use atoauth::{AuthorizeOptions, LoopbackClient};
 use clap::Args;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use crate::account::client_for;
 use crate::config::Config;
@@ -46,20 +43,12 @@ pub(crate) struct LoginArgs {
     client_id: Option<String>,
 }
 
-const CLOSE_PAGE: &str = "<!doctype html><meta charset=utf-8><title>atoauth</title>\
-<body style=\"font-family:sans-serif;margin:3em\"><h1>You can close this tab.</h1>\
-<p>atoauth received the answer; see your terminal.</p></body>";
-
 pub(crate) async fn run(config: &Config, args: LoginArgs) -> anyhow::Result<ExitCode> {
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .context("cannot listen on 127.0.0.1 for the browser's redirect")?;
-    let port = listener.local_addr()?.port();
-    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    let server = CallbackServer::bind().await?;
 
     let client_id = match &args.client_id {
         Some(id) => id.clone(),
-        None => LoopbackClient::new(["http://127.0.0.1/callback"], Some(&args.scope))
+        None => LoopbackClient::with_scope(&args.scope)
             .map_err(|violations| anyhow::anyhow!("invalid scope: {violations}"))?
             .client_id(),
     };
@@ -70,7 +59,7 @@ pub(crate) async fn run(config: &Config, args: LoginArgs) -> anyhow::Result<Exit
             &args.identifier,
             AuthorizeOptions::default()
                 .scope(&args.scope)
-                .redirect_uri(&redirect_uri),
+                .redirect_uri(server.redirect_uri()),
         )
         .await?;
 
@@ -82,20 +71,14 @@ pub(crate) async fn run(config: &Config, args: LoginArgs) -> anyhow::Result<Exit
         eprintln!("(could not open a browser: {error}; open the URL yourself)");
     }
 
-    let query = tokio::time::timeout(
-        Duration::from_secs(args.timeout),
-        wait_for_callback(&listener),
-    )
-    .await
-    .map_err(|_| {
-        anyhow::anyhow!(
-            "no answer from the browser within {} s (--timeout)",
-            args.timeout
-        )
-    })??;
-    let done = client
-        .complete_authorization(CallbackParams::from_query(&query))
-        .await?;
+    let params = server
+        .wait(Duration::from_secs(args.timeout))
+        .await
+        .map_err(|error| match error {
+            LoopbackError::TimedOut(_) => anyhow::anyhow!("{error} (--timeout)"),
+            other => other.into(),
+        })?;
+    let done = client.complete_authorization(params).await?;
     let session = done.session;
     let handle = session
         .handle()
@@ -124,50 +107,4 @@ pub(crate) async fn run(config: &Config, args: LoginArgs) -> anyhow::Result<Exit
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Serves the loopback redirect: answers other paths with 404 and returns the query of the
-/// first `GET /callback`.
-async fn wait_for_callback(listener: &TcpListener) -> anyhow::Result<String> {
-    loop {
-        let (mut stream, _) = listener.accept().await?;
-        let mut buffer = vec![0u8; 16 * 1024];
-        let mut read = 0;
-        // Read the request head (the redirect is a GET: no body).
-        while read < buffer.len() && !buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = match stream.read(&mut buffer[read..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            read += n;
-        }
-        let head = String::from_utf8_lossy(&buffer[..read]);
-        let target = head
-            .lines()
-            .next()
-            .and_then(|line| line.strip_prefix("GET "))
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or_default()
-            .to_owned();
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        if path != "/callback" {
-            let _ = stream
-                .write_all(
-                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                )
-                .await;
-            continue;
-        }
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\n\
-             cache-control: no-store\r\nconnection: close\r\n\r\n{CLOSE_PAGE}",
-            CLOSE_PAGE.len()
-        );
-        let _ = stream.write_all(response.as_bytes()).await;
-        let _ = stream.shutdown().await;
-        if query.is_empty() {
-            bail!("the browser came back without any parameters");
-        }
-        return Ok(query.to_owned());
-    }
 }

@@ -303,6 +303,10 @@ pub enum OAuthError {
     /// Fresh tokens could not be stored; they were revoked (P3).
     #[error("new tokens could not be stored and were revoked")]
     PersistFailed(#[source] StoreError),
+    /// The loopback redirect of a command-line app did not arrive.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[error(transparent)]
+    Loopback(#[from] crate::loopback::LoopbackError),
     /// A bug in atoauth: please report it.
     #[error("internal error (a bug in atoauth): {0}")]
     Internal(String),

@@ -82,6 +82,8 @@ mod error;
 pub mod events;
 pub mod http;
 pub mod identity;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod loopback;
 pub mod metadata;
 pub mod pkce;
 pub mod rules;

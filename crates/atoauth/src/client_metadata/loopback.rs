@@ -17,7 +17,20 @@ pub struct LoopbackClient {
     pub scope: Option<String>,
 }
 
+/// The redirect URI of [`LoopbackClient::with_scope`]: `/callback` on 127.0.0.1, any port (C4).
+pub const LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
 impl LoopbackClient {
+    /// The development client asking for `scope`, with the one redirect URI
+    /// [`LOOPBACK_REDIRECT_URI`], which `atoauth::loopback::CallbackServer` and the web
+    /// layer's development mode both answer (on whatever port they run).
+    ///
+    /// # Errors
+    /// A scope without `atproto` (C2).
+    pub fn with_scope(scope: &str) -> Result<Self, Violations> {
+        Self::new([LOOPBACK_REDIRECT_URI], Some(scope))
+    }
+
     /// A client declaring `redirect_uris` and `scope`, both checked (C2, C3).
     ///
     /// # Errors

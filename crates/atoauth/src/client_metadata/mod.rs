@@ -10,7 +10,8 @@ mod validate;
 
 pub use jwks::check_jwks_document;
 pub use loopback::{
-    DEFAULT_LOOPBACK_REDIRECTS, LoopbackClient, is_loopback_client_id, redirect_matches,
+    DEFAULT_LOOPBACK_REDIRECTS, LOOPBACK_REDIRECT_URI, LoopbackClient, is_loopback_client_id,
+    redirect_matches,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
