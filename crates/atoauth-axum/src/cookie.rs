@@ -54,6 +54,19 @@ impl CookieKey {
         Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
     }
 
+    /// A new random key, kept only in memory: cookies die with the process. For development
+    /// and tests; production keeps its key ([`CookieKey::load_or_create`], `from_hex`).
+    ///
+    /// # Errors
+    /// When randomness fails.
+    pub fn generate() -> Result<Self, CookieKeyError> {
+        let mut bytes = [0u8; 32];
+        OsRandomness
+            .fill(&mut bytes)
+            .map_err(|e| CookieKeyError::Random(e.to_string()))?;
+        Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    }
+
     /// The key in `path`, created (mode 0600) if missing. Several processes starting together
     /// agree on one key: each writes a candidate to its own temporary file and hard-links it
     /// into place, which succeeds for exactly one of them; the others read the winner's.

@@ -9,10 +9,11 @@ use atoauth::syntax::Did;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 
 use crate::AtoauthWeb;
 use crate::cookie::{read_cookie, set_cookie};
+use crate::error::{NotSignedIn, SignedInRejection};
 
 /// The visitor's browser session: the CSRF token for forms and, once signed in, the account.
 /// A missing, forged or expired cookie simply means "no session" (never an error page).
@@ -24,8 +25,52 @@ use crate::cookie::{read_cookie, set_cookie};
 pub struct Browser {
     web: AtoauthWeb,
     id: Option<SessionId>,
+    /// An id minted for this request (its cookie goes out with the response), when the
+    /// visitor came without one.
+    minted: Option<SessionId>,
     session: Option<BrowserSession>,
     csrf: Option<State>,
+}
+
+/// Where the [`Browser`] extractor leaves the cookie of an id it minted; the `wrap` middleware
+/// sends it with the response (unless the handler set a cookie itself).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CookieSlot(std::sync::Arc<std::sync::Mutex<Option<HeaderValue>>>);
+
+impl CookieSlot {
+    fn put(&self, cookie: HeaderValue) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cookie);
+    }
+
+    fn take(&self) -> Option<HeaderValue> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// Middleware: gives extractors a [`CookieSlot`] and sends what they left in it.
+pub(crate) async fn cookie_slot(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let slot = CookieSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    if let Some(cookie) = slot.take()
+        && !response
+            .headers()
+            .contains_key(axum::http::header::SET_COOKIE)
+    {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 fn server_error(error: &dyn std::fmt::Display) -> Response {
@@ -56,14 +101,26 @@ where
                 .map_err(|e| server_error(&e))?,
             None => None,
         };
+        let mut minted = None;
         let csrf = match (&session, &id) {
             (Some(session), _) => Some(session.csrf_token.clone()),
             (None, Some(id)) => Some(State::new(web.inner.cookie_key.anonymous_csrf(id))),
-            (None, None) => None,
+            // A first visit: a signed id (nothing stored) so its forms have a token at once.
+            (None, None) => match parts.extensions.get::<CookieSlot>() {
+                Some(slot) => {
+                    let (new, cookie) = mint(&web).map_err(|e| server_error(&e))?;
+                    slot.put(cookie);
+                    let csrf = State::new(web.inner.cookie_key.anonymous_csrf(&new));
+                    minted = Some(new);
+                    Some(csrf)
+                }
+                None => None,
+            },
         };
         Ok(Self {
             web,
             id,
+            minted,
             session,
             csrf,
         })
@@ -71,8 +128,8 @@ where
 }
 
 impl Browser {
-    /// The CSRF token to put in every form (`<input type="hidden" name="csrf" value="…">`), once
-    /// [`Browser::ensure`] has run.
+    /// The CSRF token to put in every form (`<input type="hidden" name="csrf" value="…">`).
+    /// A first-time visitor gets one too, with a cookie sent along by the `wrap` middleware.
     #[must_use]
     pub fn csrf_token(&self) -> Option<&str> {
         self.csrf.as_ref().map(State::secret)
@@ -116,18 +173,12 @@ impl Browser {
         if self.id.is_some() {
             return Ok(None);
         }
-        let (id, value) = self
-            .web
-            .inner
-            .cookie_key
-            .new_id()
-            .map_err(|e| server_error(&e))?;
-        let cookie = set_cookie(
-            &value,
-            self.web.inner.secure_cookie,
-            self.web.inner.browser_ttl.as_secs(),
-        );
-        let header = HeaderValue::from_str(&cookie).map_err(|e| server_error(&e))?;
+        if let Some(id) = self.minted.take() {
+            // Its cookie is already on its way (the `wrap` middleware sends it).
+            self.id = Some(id);
+            return Ok(None);
+        }
+        let (id, header) = mint(&self.web).map_err(|e| server_error(&e))?;
         self.csrf = Some(State::new(self.web.inner.cookie_key.anonymous_csrf(&id)));
         self.id = Some(id);
         Ok(Some(header))
@@ -180,6 +231,18 @@ impl Browser {
     }
 }
 
+/// A new browser id and its `Set-Cookie`.
+fn mint(web: &AtoauthWeb) -> Result<(SessionId, HeaderValue), String> {
+    let (id, value) = web.inner.cookie_key.new_id().map_err(|e| e.to_string())?;
+    let cookie = set_cookie(
+        &value,
+        web.inner.secure_cookie,
+        web.inner.browser_ttl.as_secs(),
+    );
+    let header = HeaderValue::from_str(&cookie).map_err(|e| e.to_string())?;
+    Ok((id, header))
+}
+
 impl AtoauthWeb {
     /// Creates a signed-in browser session: its id, record and `Set-Cookie`.
     pub(crate) async fn new_browser(
@@ -218,7 +281,8 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The signed-in user. Without one, handlers using it answer with a redirect to `/`.
+/// The signed-in user. Without one, handlers using it answer [`NotSignedIn`]: a redirect to
+/// the sign-in page (`AtoauthWebBuilder::sign_in_page`, default `/`).
 #[derive(Debug)]
 pub struct SignedIn {
     /// The user's OAuth session: call their PDS with it.
@@ -234,10 +298,12 @@ where
     AtoauthWeb: FromRef<S>,
     S: Send + Sync,
 {
-    type Rejection = Response;
+    type Rejection = SignedInRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let mut browser = Browser::from_request_parts(parts, state).await?;
+        let mut browser = Browser::from_request_parts(parts, state)
+            .await
+            .map_err(SignedInRejection::Unavailable)?;
         let csrf_token = browser.csrf_token().map(str::to_owned);
         match (browser.oauth_session().await, csrf_token) {
             (Some(session), Some(csrf_token)) => Ok(Self {
@@ -245,7 +311,9 @@ where
                 csrf_token,
                 accounts: browser.accounts(),
             }),
-            _ => Err(Redirect::to("/").into_response()),
+            _ => Err(SignedInRejection::NotSignedIn(NotSignedIn {
+                sign_in_page: browser.web.inner.sign_in_page.clone(),
+            })),
         }
     }
 }

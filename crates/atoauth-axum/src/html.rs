@@ -1,4 +1,5 @@
-//! The little HTML the routes need (error pages); apps render their own pages.
+//! A little HTML: escaping, a bare page, and a form that carries the CSRF token. Apps with a
+//! template engine need none of it.
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -20,6 +21,26 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A minimal HTML document titled `title` around `body` (which is inserted as it is: escape
+/// what came from elsewhere).
+pub fn document(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=en><meta charset=utf-8><title>{}</title>{body}",
+        escape(title)
+    ))
+}
+
+/// A POST form to `action` that carries the browser's CSRF token (what our routes and
+/// [`CsrfForm`](crate::CsrfForm) check), around `fields` (inserted as they are).
+#[must_use]
+pub fn csrf_form(action: &str, csrf_token: &str, fields: &str) -> String {
+    format!(
+        "<form method=post action=\"{}\"><input type=hidden name=csrf value=\"{}\">{fields}</form>",
+        escape(action),
+        escape(csrf_token)
+    )
+}
+
 /// A plain page with a title, a message and a link home.
 pub(crate) fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
@@ -36,6 +57,15 @@ pub(crate) fn page(status: StatusCode, title: &str, message: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_csrf_form_escapes_its_action_and_token() {
+        let form = super::csrf_form("/a\"b", "t<1", "<button>Go</button>");
+        assert_eq!(
+            form,
+            "<form method=post action=\"/a&quot;b\"><input type=hidden name=csrf value=\"t&lt;1\"><button>Go</button></form>"
+        );
+    }
+
     #[test]
     fn escapes_markup_and_quotes() {
         assert_eq!(

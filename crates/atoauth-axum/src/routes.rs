@@ -84,9 +84,20 @@ fn csrf_ok(browser: &Browser, token: &str) -> bool {
 }
 
 fn client_address(web: &AtoauthWeb, extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
-    let peer = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let peer = match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(info) => info.0.ip(),
+        None => {
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    "requests carry no client address, so every visitor shares one sign-in \
+                     rate limit: serve the app with atoauth_axum::serve (or axum's \
+                     into_make_service_with_connect_info::<SocketAddr>)"
+                );
+            }
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        }
+    };
     guard::client_address(peer, headers, &web.inner.trusted_proxies)
 }
 

@@ -144,7 +144,8 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
             .context("cannot set up the cookie key")?,
     };
     let browsers = atoauth_axum::metrics::metered_browsers(stores.browsers.clone());
-    let mut web = AtoauthWeb::builder(client, browsers, public_url.clone())
+    let mut web = AtoauthWeb::builder(client, public_url.clone())
+        .browser_store(browsers)
         .cookie_key(cookie_key)
         .redirect_uri(redirect_uri)
         .scope(&args.scope)

@@ -9,17 +9,16 @@
 //! `atoauth_sqlx::SqliteStore`).
 //!
 //! ```no_run
-//! use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
-//! use atoauth::client_metadata::LoopbackClient;
-//! use atoauth::syntax::Nsid;
+//! use std::sync::Arc;
+//!
+//! use atoauth::{AuthorizeOptions, CallbackParams, LoopbackClient, MemoryStore, OAuthClient};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! // The development client needs no hosting; publish a ClientMetadata document in production.
+//! // One store for everything: MemoryStore here, atoauth_sqlx::SqliteStore to survive restarts.
 //! let client = OAuthClient::builder()
-//!     .loopback(LoopbackClient::new(
-//!         ["http://127.0.0.1/callback"],
-//!         Some("atproto repo:app.bsky.feed.post?action=create"),
-//!     )?)
+//!     .loopback(LoopbackClient::with_scope("atproto repo:app.bsky.feed.post?action=create")?)
+//!     .store(Arc::new(MemoryStore::default()))
 //!     .build()?;
 //!
 //! // 1. Send the user's browser to the authorization server.
@@ -35,10 +34,9 @@
 //!     .await?
 //!     .session;
 //!
-//! // Act for the user on their PDS, within what they granted.
-//! let me = session
-//!     .query(&Nsid::new("com.atproto.server.getSession")?, &[])
-//!     .await?;
+//! // Act for the user on their PDS, within what they granted (results as your own types or
+//! // serde_json::Value).
+//! let me: serde_json::Value = session.query("com.atproto.server.getSession", &[]).await?;
 //! println!("signed in as {} ({})", me["handle"], session.did());
 //!
 //! // Later, after a restart: the same session from the store, by DID and session id.
@@ -47,7 +45,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A command-line app catches the redirect with [`loopback::CallbackServer`]; a web app uses
+//! `atoauth-axum`. Both are in the `examples/` directories.
+//!
 //! ## Contents
+//! The crate root re-exports the paved path: the types above, [`ClientMetadata`], [`Keyset`],
+//! [`Store`], the identifiers, the errors. The modules below hold the rest; [`dpop`], [`pkce`],
+//! [`metadata`], [`client_auth`], [`crypto`] and [`rules`] are the lower-level protocol
+//! building blocks, for advanced use (the client and session drive them for you).
+//!
 //! - [`client`]: [`OAuthClient`], `start_authorization` and `complete_authorization`
 //!   (PAR, PKCE, DPoP, callback and token checks: sections G–L of the atproto OAuth profile).
 //! - [`session`]: [`OAuthSession`]: PDS requests, refresh, sign-out, granted permissions.
@@ -61,6 +67,8 @@
 //! - [`identity`]: handle → DID → DID document → PDS, verified both ways, cached.
 //! - [`scope`]: permission scopes: parse, normalise, check what was granted, build requests.
 //! - [`http`]: the one hardened HTTP path every external URL goes through (S1, S2).
+//! - [`loopback`]: the loopback redirect of a command-line or desktop app.
+//! - [`reexports`]: the `url` and `http` crates, as atoauth's types use them.
 //! - `testing` (feature `test-util`): a fixed clock and seeded randomness for deterministic
 //!   tests.
 //!

@@ -102,7 +102,7 @@ impl OAuthClientBuilder {
     /// The one store for pending authorizations, sessions and the refresh lock: SQLite,
     /// PostgreSQL, Redis or [`MemoryStore`](crate::store::MemoryStore). Replaces
     /// `state_store`, `session_store` and `refresh_lock`.
-    pub fn store<S: Store>(mut self, store: Arc<S>) -> Self {
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.states = Some(store.clone());
         self.sessions = Some(store.clone());
         self.shared_lock = Some(store);
@@ -121,6 +121,16 @@ impl OAuthClientBuilder {
     pub fn handle_resolver(mut self, url: Url) -> Self {
         self.handle_resolver = Some(url);
         self
+    }
+
+    /// Development against a PDS and PLC directory on this machine (the official PDS's dev
+    /// setup, `interop/pds`): resolves `did:plc` at `plc`, handles through `handle_resolver`,
+    /// and allows plain-http loopback servers ([`TargetPolicy::InsecureAllowLoopbackHttp`]).
+    /// Never in production.
+    pub fn insecure_local_pds(self, plc: Url, handle_resolver: Url) -> Self {
+        self.plc_directory(plc)
+            .handle_resolver(handle_resolver)
+            .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
     }
 
     /// Where pending authorizations go (default: memory).
