@@ -128,12 +128,6 @@ pub fn htu(url: &Url) -> String {
     url.into()
 }
 
-/// The origin a nonce belongs to (I6: per server, keyed by origin).
-#[must_use]
-pub fn origin_of(url: &Url) -> String {
-    url.origin().ascii_serialization()
-}
-
 /// The latest DPoP nonce of each server origin (I6). Cloneable snapshots persist with the
 /// session; the cache itself is shared by the requests of one session.
 #[derive(Debug, Default)]
@@ -290,7 +284,7 @@ mod tests {
         assert_eq!(cache.get("https://as.example").as_deref(), Some("a1"));
         assert_eq!(cache.get("https://pds.example").as_deref(), Some("p1"));
         assert_eq!(
-            origin_of(&Url::parse("https://AS.example:443/oauth/par?x").unwrap()),
+            crate::http::origin_of(&Url::parse("https://AS.example:443/oauth/par?x").unwrap()),
             "https://as.example"
         );
     }

@@ -1,5 +1,5 @@
-//! Newtypes for secrets: their `Debug` prints `Name([redacted])`, and the value comes out only
-//! through `secret()` (STYLE §4).
+//! Newtypes for secrets: their `Debug` prints `Name([redacted])`, the value comes out only
+//! through `secret()` (STYLE §4), and it is overwritten with zeros when dropped.
 
 macro_rules! secret_string {
     ($(#[$meta:meta])* $name:ident) => {
@@ -28,6 +28,13 @@ macro_rules! secret_string {
             #[must_use]
             pub fn ct_eq(&self, other: &str) -> bool {
                 subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), other.as_bytes()).into()
+            }
+        }
+
+        // The value is wiped from memory when the last copy goes.
+        impl Drop for $name {
+            fn drop(&mut self) {
+                zeroize::Zeroize::zeroize(&mut self.0);
             }
         }
 

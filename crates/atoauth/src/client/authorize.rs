@@ -186,7 +186,7 @@ impl OAuthClient {
             dpop_key: dpop.key().to_private_jwk(),
             dpop_nonce: inner
                 .authorization_nonces()
-                .get(&crate::dpop::origin_of(&server.token_endpoint)),
+                .get(&crate::http::origin_of(&server.token_endpoint)),
             code_verifier: pkce.verifier,
             redirect_uri,
             auth: binding,

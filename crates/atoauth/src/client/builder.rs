@@ -339,7 +339,7 @@ fn check_keys(metadata: &ClientMetadata, keyset: Option<&Keyset>) -> Result<(), 
                     .any(|p| p.kid == key.kid && p.x == key.x && p.y == key.y);
                 if !listed {
                     return Err(ConfigError::KeyNotPublished {
-                        kid: key.kid.unwrap_or_default(),
+                        kid: key.kid.clone().unwrap_or_default(),
                     }
                     .into());
                 }

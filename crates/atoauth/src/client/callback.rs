@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::OAuthClient;
 use crate::crypto::{Es256Key, SignerBackend, random_token};
-use crate::dpop::{DpopKey, NonceCache, origin_of};
+use crate::dpop::{DpopKey, NonceCache};
+use crate::http::origin_of;
 use crate::engine::Revocation;
 use crate::engine::token::{TokenSet, issued_access_token, parse_token_response};
 use crate::error::{Endpoint, OAuthError};

@@ -144,6 +144,7 @@ impl Es256Key {
             .private_scalar()
             .ok_or_else(|| KeyError::Invalid("no private scalar \"d\"".to_owned()))?;
         let bytes = base64ct::Base64UrlUnpadded::decode_vec(d)
+            .map(zeroize::Zeroizing::new)
             .map_err(|_| KeyError::Invalid("\"d\" is not base64url".to_owned()))?;
         let mut key = Self::from_secret_bytes(&bytes, backend)?;
         if key.public.x != jwk.x || key.public.y != jwk.y {
@@ -181,7 +182,8 @@ impl Es256Key {
     #[must_use]
     pub fn to_private_jwk(&self) -> Jwk {
         let mut jwk = self.public.clone();
-        jwk.set_private_scalar(base64url(&self.secret.to_bytes()));
+        let scalar = zeroize::Zeroizing::new(self.secret.to_bytes());
+        jwk.set_private_scalar(base64url(&scalar));
         jwk
     }
 

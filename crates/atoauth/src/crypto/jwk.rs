@@ -36,6 +36,15 @@ pub struct Jwk {
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
+// The private scalar is wiped from memory when the key goes.
+impl Drop for Jwk {
+    fn drop(&mut self) {
+        if let Some(d) = &mut self.d {
+            zeroize::Zeroize::zeroize(d);
+        }
+    }
+}
+
 impl fmt::Debug for Jwk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Jwk")
@@ -87,10 +96,11 @@ impl Jwk {
     /// The public half: this key without `d`.
     #[must_use]
     pub fn to_public(&self) -> Self {
-        Self {
-            d: None,
-            ..self.clone()
+        let mut public = self.clone();
+        if let Some(mut d) = public.d.take() {
+            zeroize::Zeroize::zeroize(&mut d);
         }
+        public
     }
 
     /// The same key marked for publication in a client JWKS: `alg` ES256, `use` sig.

@@ -6,7 +6,8 @@
 use url::Url;
 
 use crate::crypto::Randomness;
-use crate::dpop::{DpopKey, NonceCache, ProofTarget, origin_of};
+use crate::dpop::{DpopKey, NonceCache, ProofTarget};
+use crate::http::origin_of;
 use crate::engine::skew::SkewedClock;
 use crate::error::OAuthError;
 use crate::http::{FetchLimits, HttpClient, Request, Response, display_url};

@@ -112,3 +112,9 @@ pub(crate) fn display_url(uri: &http::Uri) -> String {
         _ => uri.path().to_owned(),
     }
 }
+
+/// A URL's origin, `scheme://host[:port]`: what DPoP nonces and clock offsets are kept by
+/// (I6: per server).
+pub(crate) fn origin_of(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
+}

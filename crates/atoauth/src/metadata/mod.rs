@@ -185,7 +185,7 @@ impl Discovery {
             Ok(found) => return Ok(found),
             Err(error) => error,
         };
-        let issuer = crate::dpop::origin_of(url);
+        let issuer = crate::http::origin_of(url);
         match self.authorization_server(&issuer, false).await {
             Ok(server) => Ok(Discovered {
                 resource: None,
@@ -208,7 +208,7 @@ impl Discovery {
         pds: &Url,
         fresh: bool,
     ) -> Result<ProtectedResourceMetadata, MetadataError> {
-        let origin = crate::dpop::origin_of(pds);
+        let origin = crate::http::origin_of(pds);
         if !fresh && let Some(hit) = self.cached(&self.resources, &origin) {
             return Ok(hit);
         }
