@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::Path;
 
-use atoauth::crypto::{OsRandomness, Randomness, random_token};
+use atoauth::protocol::crypto::{OsRandomness, Randomness, random_token};
 use atoauth::secret::SessionId;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use ring::hmac;
@@ -107,7 +107,9 @@ impl CookieKey {
     ///
     /// # Errors
     /// When randomness fails.
-    pub(crate) fn new_id(&self) -> Result<(SessionId, String), atoauth::crypto::RandomError> {
+    pub(crate) fn new_id(
+        &self,
+    ) -> Result<(SessionId, String), atoauth::protocol::crypto::RandomError> {
         let id = SessionId::new(random_token(&OsRandomness, 32)?);
         let value = self.sign(&id);
         Ok((id, value))

@@ -2,7 +2,7 @@
 //! (the visitor's OAuth session, or a redirect to the start page).
 
 use atoauth::OAuthSession;
-use atoauth::crypto::{OsRandomness, random_token};
+use atoauth::protocol::crypto::{OsRandomness, random_token};
 use atoauth::secret::{SessionId, State};
 use atoauth::store::BrowserSession;
 use atoauth::syntax::Did;

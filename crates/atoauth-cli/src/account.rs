@@ -52,7 +52,7 @@ pub(crate) async fn fetch_client_metadata(
     if !violations.is_empty() {
         bail!(
             "the client metadata at {client_id} is invalid: {}",
-            atoauth::rules::Violations(violations)
+            atoauth::protocol::rules::Violations(violations)
         );
     }
     Ok(serde_json::from_value(document)?)

@@ -11,7 +11,7 @@ use atoauth::client_metadata::{
     check_client_metadata, check_jwks_document, is_loopback_client_id,
 };
 use atoauth::http::{FetchLimits, HardenedClient, HttpClient};
-use atoauth::rules::Violation;
+use atoauth::protocol::rules::Violation;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use atoauth::http::{HardenedClient, HttpClient};
 use atoauth::identity::IdentityResolver;
-use atoauth::metadata::{
+use atoauth::protocol::metadata::{
     AuthorizationServerMetadata, DEFAULT_METADATA_TTL, Discovery, ProtectedResourceMetadata,
 };
-use atoauth::rules::Violation;
+use atoauth::protocol::rules::Violation;
 use atoauth::syntax::{AtIdentifier, Did};
 use clap::Args;
 use serde::Serialize;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use atoauth::client_auth::Keyset;
-use atoauth::crypto::{Es256Key, OsRandomness, random_token};
+use atoauth::protocol::client_auth::Keyset;
+use atoauth::protocol::crypto::{Es256Key, OsRandomness, random_token};
 use clap::Args;
 
 /// Create a client signing key (ES256) as a JWKS file, or print the public half of one

@@ -168,9 +168,9 @@ async fn a_url_is_fetched_and_its_client_id_must_match() {
 #[tokio::test]
 async fn a_url_s_jwks_uri_is_fetched_and_needs_a_usable_key() {
     // B5.10/J1: the published JWKS holds only a private key, which the server ignores.
-    let leaked = atoauth::crypto::Es256Key::from_secret_bytes(
+    let leaked = atoauth::protocol::crypto::Es256Key::from_secret_bytes(
         &[7; 32],
-        atoauth::crypto::SignerBackend::P256,
+        atoauth::protocol::crypto::SignerBackend::P256,
     )
     .unwrap()
     .with_kid("k1")
@@ -271,9 +271,10 @@ fn new_documents_validate_and_keygen_keys_configure_a_confidential_client() {
     assert!(output.status.success(), "{}", stderr(&output));
     let document: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(document["token_endpoint_auth_method"], "private_key_jwt");
-    let keyset =
-        atoauth::client_auth::Keyset::from_jwks_json(&std::fs::read_to_string(&keys).unwrap())
-            .unwrap();
+    let keyset = atoauth::protocol::client_auth::Keyset::from_jwks_json(
+        &std::fs::read_to_string(&keys).unwrap(),
+    )
+    .unwrap();
     let metadata: atoauth::client_metadata::ClientMetadata =
         serde_json::from_value(document).unwrap();
     atoauth::OAuthClient::builder()

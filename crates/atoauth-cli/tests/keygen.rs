@@ -4,7 +4,7 @@
 
 mod common;
 
-use atoauth::client_auth::Keyset;
+use atoauth::protocol::client_auth::Keyset;
 use common::{assert_snapshot, atoauth, json, shape, stderr};
 
 #[test]

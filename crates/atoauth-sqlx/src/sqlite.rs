@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use atoauth::crypto::{OsRandomness, random_token};
+use atoauth::protocol::crypto::{OsRandomness, random_token};
 use atoauth::secret::{SessionId, State};
 use atoauth::store::{
     BrowserSession, BrowserSessionStore, PendingAuthorization, RefreshGuard, RefreshLock,

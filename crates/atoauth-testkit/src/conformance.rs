@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atoauth::client_metadata::TokenEndpointAuthMethod;
-use atoauth::crypto::{Es256Key, OsRandomness};
+use atoauth::protocol::crypto::{Es256Key, OsRandomness};
 use atoauth::secret::{AccessToken, CodeVerifier, RefreshToken, SessionId, State};
 use atoauth::store::{
     ClientAuthBinding, PendingAuthorization, SessionData, SessionStore, StateStore, StoreError,

@@ -8,10 +8,10 @@
 
 use std::hint::black_box;
 
-use atoauth::client_auth::Keyset;
-use atoauth::crypto::{Es256Key, SignerBackend, SystemClock};
-use atoauth::dpop::{DpopKey, ProofTarget};
-use atoauth::pkce::Pkce;
+use atoauth::protocol::client_auth::Keyset;
+use atoauth::protocol::crypto::{Es256Key, SignerBackend, SystemClock};
+use atoauth::protocol::dpop::{DpopKey, ProofTarget};
+use atoauth::protocol::pkce::Pkce;
 use atoauth::testing::SeededRandomness;
 use criterion::{Criterion, criterion_group, criterion_main};
 use url::Url;

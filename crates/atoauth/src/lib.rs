@@ -50,18 +50,17 @@
 //!
 //! ## Contents
 //! The crate root re-exports the paved path: the types above, [`ClientMetadata`], [`Keyset`],
-//! [`Store`], the identifiers, the errors. The modules below hold the rest; [`dpop`], [`pkce`],
-//! [`metadata`], [`client_auth`], [`crypto`] and [`rules`] are the lower-level protocol
-//! building blocks, for advanced use (the client and session drive them for you).
+//! [`Store`], the identifiers, the errors. The modules below hold the rest; [`protocol`] has
+//! the lower-level building blocks (DPoP, PKCE, discovery, client assertions, keys, rules), for
+//! advanced use: the client and session drive them for you.
 //!
 //! - [`client`]: [`OAuthClient`], `start_authorization` and `complete_authorization`
 //!   (PAR, PKCE, DPoP, callback and token checks: sections G–L of the atproto OAuth profile).
 //! - [`session`]: [`OAuthSession`]: PDS requests, refresh, sign-out, granted permissions.
 //! - [`client_metadata`]: the client metadata document, its builder and validator (B–D), and
 //!   the `http://localhost` development client.
-//! - [`client_auth`]: confidential clients: ES256 keysets and `private_key_jwt` assertions (J).
-//! - [`metadata`]: authorization-server discovery and validation (F).
-//! - [`dpop`], [`pkce`], [`crypto`]: the proofs and keys underneath (H, I).
+//! - [`protocol`]: lower-level building blocks: confidential-client keysets and assertions (J),
+//!   authorization-server discovery and validation (F), DPoP, PKCE and keys (H, I), rules.
 //! - [`store`]: `StateStore` and `SessionStore` with their contracts, and in-memory stores.
 //! - [`syntax`]: self-validating identifiers: [`syntax::Did`], [`syntax::Handle`], [`syntax::Nsid`].
 //! - [`identity`]: handle → DID → DID document → PDS, verified both ways, cached.
@@ -80,11 +79,8 @@
 //! newtypes whose `Debug` output is redacted ([`secret`]).
 
 pub mod client;
-pub mod client_auth;
 pub mod client_metadata;
 mod connect;
-pub mod crypto;
-pub mod dpop;
 mod engine;
 mod error;
 pub mod events;
@@ -92,9 +88,7 @@ pub mod http;
 pub mod identity;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod loopback;
-pub mod metadata;
-pub mod pkce;
-pub mod rules;
+pub mod protocol;
 pub mod scope;
 pub mod secret;
 pub mod session;
@@ -102,6 +96,9 @@ pub mod store;
 pub mod syntax;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+
+// The building blocks under their short names inside the crate.
+use protocol::{client_auth, crypto, dpop, metadata, pkce, rules};
 
 // The paved path: what the common programs name, importable from the root.
 pub use client::{AuthorizeOptions, CallbackParams, OAuthClient, OAuthClientBuilder, Prompt};

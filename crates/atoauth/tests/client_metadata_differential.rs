@@ -13,14 +13,14 @@
 
 use std::collections::BTreeMap;
 
-use atoauth::client_auth::Keyset;
 use atoauth::client_metadata::{
     MAX_CLIENT_METADATA_BYTES, ValidationOptions, check_client_metadata,
 };
-use atoauth::crypto::{Es256Key, OsRandomness, SignerBackend, SystemClock};
-use atoauth::dpop::{DpopKey, ProofTarget};
-use atoauth::pkce::Pkce;
-use atoauth::rules::Violation;
+use atoauth::protocol::client_auth::Keyset;
+use atoauth::protocol::crypto::{Es256Key, OsRandomness, SignerBackend, SystemClock};
+use atoauth::protocol::dpop::{DpopKey, ProofTarget};
+use atoauth::protocol::pkce::Pkce;
+use atoauth::protocol::rules::Violation;
 use atoauth_testkit::{Consent, Pds, pds};
 use serde_json::{Value, json};
 use url::Url;

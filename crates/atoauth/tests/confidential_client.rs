@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};
-use atoauth::client_auth::Keyset;
 use atoauth::client_metadata::ClientMetadata;
-use atoauth::crypto::{Es256Key, OsRandomness};
 use atoauth::events::SessionEvent;
 use atoauth::http::{HardenedClient, TargetPolicy};
+use atoauth::protocol::client_auth::Keyset;
+use atoauth::protocol::crypto::{Es256Key, OsRandomness};
 use atoauth::session::Revocation;
 use atoauth::store::{MemorySessionStore, SessionStore};
 use atoauth::syntax::Nsid;

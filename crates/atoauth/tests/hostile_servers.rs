@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use atoauth::OAuthError;
 use atoauth::http::HttpError;
-use atoauth::metadata::MetadataError;
+use atoauth::protocol::metadata::MetadataError;
 use support::{ALICE, BOB, FakePlc, FakeServer, client_builder, memory_store, sign_in};
 
 async fn world() -> (FakePlc, FakeServer) {

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use atoauth::client::{AuthorizeOptions, OAuthClient, OAuthClientBuilder};
 use atoauth::client_metadata::LoopbackClient;
-use atoauth::crypto::Clock;
 use atoauth::events::SessionEvent;
 use atoauth::http::{HardenedClient, HttpClient, TargetPolicy};
+use atoauth::protocol::crypto::Clock;
 use atoauth::session::OAuthSession;
 use atoauth::store::{MemoryRefreshLock, MemorySessionStore, RefreshLock, SessionStore};
 use atoauth::syntax::Nsid;
@@ -321,7 +321,7 @@ struct LateClock(i64);
 
 impl Clock for LateClock {
     fn unix_time(&self) -> i64 {
-        atoauth::crypto::SystemClock.unix_time() - self.0
+        atoauth::protocol::crypto::SystemClock.unix_time() - self.0
     }
 }
 

@@ -7,9 +7,9 @@ use url::Url;
 
 use crate::crypto::Randomness;
 use crate::dpop::{DpopKey, NonceCache, ProofTarget};
-use crate::http::origin_of;
 use crate::engine::skew::SkewedClock;
 use crate::error::OAuthError;
+use crate::http::origin_of;
 use crate::http::{FetchLimits, HttpClient, Request, Response, display_url};
 
 /// Which kind of server a request goes to.
