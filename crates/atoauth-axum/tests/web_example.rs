@@ -1,7 +1,12 @@
-//! The web example (`examples/web.rs`) as a user runs it, against the official PDS: a visitor
-//! is sent to the sign-in page, signs in, posts a record that the PDS then serves, is refused a
-//! cross-site post, and signs out. This also covers the crate's routes end to end: the sign-in
-//! page's token, `POST /oauth/login`, the callback, `SignedIn`, `CsrfForm`, `Error`, sign-out.
+//! The web examples as a user runs them, against the official PDS.
+//!
+//! `examples/web.rs`: a visitor is sent to the sign-in page, signs in, posts a record that the
+//! PDS then serves, is refused a cross-site post, and signs out. This also covers the crate's
+//! routes end to end: the sign-in page's token, `POST /oauth/login`, the callback, `SignedIn`,
+//! `CsrfForm`, `Error`, sign-out.
+//!
+//! `examples/confidential.rs`: a published `private_key_jwt` client behind a TLS proxy (J1–J3),
+//! its metadata document served by the app and published on the harness's HTTPS host.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
@@ -18,22 +23,82 @@ impl Drop for Example {
     }
 }
 
-/// A browser without JavaScript: keeps the cookie, follows nothing by itself.
+/// Runs `examples/<name>` in `dir` with `env` on a free port, once it says it listens.
+fn spawn_example(name: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> (Example, u16) {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        binary.exists(),
+        "run `cargo build --examples` first: {}",
+        binary.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pds = pds();
+    let mut child = Command::new(binary)
+        .current_dir(dir)
+        .env("PORT", port.to_string())
+        .env("PLC_URL", pds.plc_url().as_str())
+        .env("HANDLE_RESOLVER", pds.pds_url().as_str())
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = BufReader::new(child.stdout.take().unwrap()).lines().next();
+    let example = Example(child);
+    assert!(ready.unwrap().unwrap().starts_with("Listening on"));
+    // It says so just before it binds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{name} never listened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (example, port)
+}
+
+/// A browser without JavaScript: keeps the cookie, follows nothing by itself. `host` is the
+/// Host header a reverse proxy would pass on (none: the address itself).
 struct Visitor {
     http: reqwest::Client,
     base: String,
+    host: Option<String>,
     cookie: Option<String>,
+    set_cookie: Option<String>,
 }
 
 impl Visitor {
+    fn new(port: u16) -> Self {
+        Self {
+            http: http_client(),
+            base: format!("http://127.0.0.1:{port}"),
+            host: None,
+            cookie: None,
+            set_cookie: None,
+        }
+    }
+
     async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
         let request = match &self.cookie {
             Some(cookie) => request.header("cookie", cookie),
             None => request,
         };
+        let request = match &self.host {
+            Some(host) => request.header("host", host),
+            None => request,
+        };
         let response = request.send().await.unwrap();
         if let Some(set) = response.headers().get("set-cookie") {
-            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let set = set.to_str().unwrap().to_owned();
+            let pair = set.split(';').next().unwrap().to_owned();
+            self.set_cookie = Some(set);
             self.cookie = (!pair.ends_with('=')).then_some(pair);
         }
         let status = response.status().as_u16();
@@ -78,40 +143,10 @@ fn csrf(page: &str) -> String {
 async fn the_web_example_signs_in_posts_and_signs_out() {
     let pds = pds();
     let alice = pds.alice();
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("examples/web");
-    assert!(
-        binary.exists(),
-        "run `cargo build --examples` first: {}",
-        binary.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(binary)
-        .current_dir(dir.path())
-        .env("PORT", port.to_string())
-        .env("PLC_URL", pds.plc_url().as_str())
-        .env("HANDLE_RESOLVER", pds.pds_url().as_str())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ready = BufReader::new(child.stdout.take().unwrap()).lines().next();
-    let _example = Example(child);
-    assert!(ready.unwrap().unwrap().starts_with("Listening on"));
-    let base = format!("http://127.0.0.1:{port}");
-    let mut visitor = Visitor {
-        http: http_client(),
-        base: base.clone(),
-        cookie: None,
-    };
+    let (_example, port) = spawn_example("web", dir.path(), &[]);
+    let mut visitor = Visitor::new(port);
+    let base = visitor.base.clone();
 
     // Not signed in: the protected home page sends the visitor to the sign-in page.
     let (status, location, _) = visitor.get("/").await;
@@ -197,4 +232,92 @@ async fn the_web_example_signs_in_posts_and_signs_out() {
     assert_eq!(status, 303);
     let (status, location, _) = visitor.get("/").await;
     assert_eq!((status, location.as_deref()), (303, Some("/login")));
+}
+
+#[tokio::test]
+async fn the_confidential_example_signs_in_with_private_key_jwt_and_signs_out() {
+    use atoauth::protocol::crypto::{Es256Key, OsRandomness};
+
+    let pds = pds();
+    let bob = pds.bob();
+    let dir = tempfile::tempdir().unwrap();
+    // What `atoauth keygen --out keys.json` writes: a private JWKS.
+    let key = Es256Key::generate(&OsRandomness).unwrap().with_kid("k1");
+    let keys = atoauth::Keyset::new([key]).unwrap();
+    let jwks = serde_json::to_string(&keys.to_private_jwks()).unwrap();
+    std::fs::write(dir.path().join("keys.json"), jwks).unwrap();
+
+    // The app is public at the harness's HTTPS host, the only one the PDS fetches clients from;
+    // a reverse proxy would pass that Host on to the app's port.
+    let public = pds.ready().client_host_url.clone();
+    let origin = public.origin().ascii_serialization();
+    let (example, port) = spawn_example(
+        "confidential",
+        dir.path(),
+        &[("PUBLIC_URL", public.as_str())],
+    );
+    let mut visitor = Visitor::new(port);
+    visitor.host = Some(public.authority().to_owned());
+
+    // It serves its metadata document (public keys only); the harness publishes the same.
+    let (status, _, body) = visitor.get("/oauth-client-metadata.json").await;
+    assert_eq!(status, 200, "{body}");
+    let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let client_id = public.join("oauth-client-metadata.json").unwrap();
+    assert_eq!(document["client_id"], client_id.as_str());
+    assert_eq!(document["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(document["jwks"]["keys"][0]["kid"], "k1");
+    assert!(document["jwks"]["keys"][0].get("d").is_none());
+    pds.register_client_metadata("oauth-client-metadata.json", &document)
+        .await;
+
+    let (status, _, page) = visitor.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Sign in"), "{page}");
+    let cookie = visitor.set_cookie.clone().unwrap();
+    assert!(cookie.contains("; Secure"), "an https app's cookie: {cookie}");
+    let token = csrf(&page);
+    let (status, authorize, body) = visitor
+        .post(
+            "/oauth/login",
+            &origin,
+            &[("csrf", &token), ("identifier", &bob.handle)],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let callback = pds
+        .authorize(&authorize.unwrap(), bob, Consent::Accept)
+        .await
+        .unwrap();
+    let redirect_uri = public.join("oauth/callback").unwrap();
+    assert!(
+        callback.as_str().starts_with(redirect_uri.as_str()),
+        "{callback}"
+    );
+    let (status, location, body) = visitor
+        .get(&format!("/oauth/callback?{}", callback.query().unwrap()))
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/")), "{body}");
+    let (_, _, home) = visitor.get("/").await;
+    assert!(home.contains(&format!("Hello, {}", bob.did)), "{home}");
+    assert!(home.contains("transition:generic"), "{home}");
+
+    // A restart keeps the session: it is in the app's SQLite file, the cookie key on disk.
+    drop(example);
+    let (_example, port) = spawn_example(
+        "confidential",
+        dir.path(),
+        &[("PUBLIC_URL", public.as_str())],
+    );
+    visitor.base = format!("http://127.0.0.1:{port}");
+    let (_, _, home) = visitor.get("/").await;
+    assert!(home.contains(&format!("Hello, {}", bob.did)), "{home}");
+
+    let token = csrf(&home);
+    let (status, _, _) = visitor
+        .post("/oauth/logout", &origin, &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 303);
+    let (_, _, page) = visitor.get("/").await;
+    assert!(page.contains("Sign in"), "{page}");
 }
