@@ -17,6 +17,7 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 /// browser's token ([`Browser::csrf_token`], or `SignedIn::csrf_token`), sent from our origin.
 /// Anything else is refused with 403 before `T` is read.
 ///
+/// # Examples
 /// ```no_run
 /// use atoauth_axum::{CsrfForm, SignedIn};
 ///

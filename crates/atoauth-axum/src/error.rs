@@ -25,6 +25,21 @@ pub type ErrorPage = Arc<dyn Fn(&ErrorDetails) -> Response + Send + Sync>;
 /// An SDK error as an answer: return `Result<_, atoauth_axum::Error>` from a handler and use
 /// `?` on any `OAuthError`. An ended session sends the visitor to the sign-in page; a missing
 /// permission is 403; a PDS or network failure 502; a store failure 503.
+///
+/// # Examples
+/// ```no_run
+/// use atoauth_axum::{Error, SignedIn};
+///
+/// async fn delete_post(user: SignedIn) -> Result<&'static str, Error> {
+///     let input = serde_json::json!({
+///         "repo": user.session.did(),
+///         "collection": "app.bsky.feed.post",
+///         "rkey": "3l4example",
+///     });
+///     let _: serde_json::Value = user.session.procedure("com.atproto.repo.deleteRecord", &input).await?;
+///     Ok("deleted")
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Error(pub OAuthError);
 

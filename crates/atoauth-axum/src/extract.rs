@@ -21,6 +21,24 @@ use crate::error::{NotSignedIn, SignedInRejection};
 /// Only signed-in browsers are stored. A visitor who has not signed in holds a signed random id
 /// in the cookie, and the CSRF token of its forms is derived from that id, so anonymous page
 /// views never write to the store.
+///
+/// # Examples
+/// A page for everyone, with a sign-in form or the account:
+///
+/// ```no_run
+/// use atoauth_axum::html::{csrf_form, document, escape};
+/// use atoauth_axum::Browser;
+/// use axum::response::Html;
+///
+/// async fn home(mut browser: Browser) -> Html<String> {
+///     let csrf = browser.csrf_token().unwrap_or_default().to_owned();
+///     let body = match browser.oauth_session().await {
+///         Some(session) => format!("<p>Hello, {}</p>", escape(session.did().as_str())),
+///         None => csrf_form("/oauth/login", &csrf, "<input name=identifier><button>Sign in</button>"),
+///     };
+///     document("Home", &body)
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Browser {
     web: AtoauthWeb,
@@ -283,6 +301,18 @@ pub(crate) fn unix_now() -> i64 {
 
 /// The signed-in user. Without one, handlers using it answer [`NotSignedIn`]: a redirect to
 /// the sign-in page (`AtoauthWebBuilder::sign_in_page`, default `/`).
+///
+/// # Examples
+/// A protected page that calls the user's PDS; `?` turns SDK errors into answers:
+///
+/// ```no_run
+/// use atoauth_axum::{Error, SignedIn};
+///
+/// async fn me(user: SignedIn) -> Result<String, Error> {
+///     let me: serde_json::Value = user.session.query("com.atproto.server.getSession", &[]).await?;
+///     Ok(format!("You are {}", me["handle"]))
+/// }
+/// ```
 #[derive(Debug)]
 pub struct SignedIn {
     /// The user's OAuth session: call their PDS with it.

@@ -58,7 +58,10 @@ fn spawn_example(name: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> (Ex
     // It says so just before it binds.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "{name} never listened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never listened"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     (example, port)
@@ -275,7 +278,10 @@ async fn the_confidential_example_signs_in_with_private_key_jwt_and_signs_out() 
     assert_eq!(status, 200);
     assert!(page.contains("Sign in"), "{page}");
     let cookie = visitor.set_cookie.clone().unwrap();
-    assert!(cookie.contains("; Secure"), "an https app's cookie: {cookie}");
+    assert!(
+        cookie.contains("; Secure"),
+        "an https app's cookie: {cookie}"
+    );
     let token = csrf(&page);
     let (status, authorize, body) = visitor
         .post(

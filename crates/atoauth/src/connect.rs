@@ -81,6 +81,21 @@ impl OAuthClient {
 
     /// Resumes a stored session (Q3). It refreshes only when needed, on first use.
     ///
+    /// # Examples
+    /// After a restart, from the DID and session id the app kept (in its own user table, or a
+    /// cookie's browser session):
+    ///
+    /// ```no_run
+    /// # async fn demo(client: atoauth::OAuthClient, did: atoauth::Did, id: atoauth::SessionId)
+    /// # -> Result<(), atoauth::OAuthError> {
+    /// match client.restore(&did, &id).await {
+    ///     Ok(session) => println!("welcome back, {}", session.did()),
+    ///     Err(error) if error.requires_sign_in() => println!("please sign in again"),
+    ///     Err(error) => return Err(error),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`OAuthError::SessionNotFound`], a store failure, or an ended session (which is deleted).
     pub async fn restore(&self, did: &Did, id: &SessionId) -> Result<OAuthSession, OAuthError> {

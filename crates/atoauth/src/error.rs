@@ -12,7 +12,8 @@ use crate::store::StoreError;
 use crate::syntax::{Did, SyntaxError};
 
 /// Why the client's configuration, or a request against it, cannot be used. Each names the
-/// rule it breaks; see `docs/rules.md` for the ids.
+/// rule it breaks, in brackets; [docs/rules.md](https://github.com/atoauth/atoauth/blob/main/docs/rules.md)
+/// explains every id ([`rule_url`](crate::protocol::rules::rule_url) links one).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -167,6 +168,11 @@ impl std::fmt::Display for SessionEndCause {
 }
 
 /// Everything that can go wrong in the OAuth flow or a session.
+///
+/// Messages cite the rule that failed by its id in brackets (`[G2]`, `[L2.3]`); each is
+/// explained in [docs/rules.md](https://github.com/atoauth/atoauth/blob/main/docs/rules.md),
+/// under an anchor of the same name. [`OAuthError::requires_sign_in`] tells whether the user
+/// must sign in again; [`XrpcError`] is the PDS's own answer to a call.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OAuthError {

@@ -114,6 +114,18 @@ pub use store::{MemoryStore, SessionStore, Store};
 pub use syntax::{AtIdentifier, Did, Handle, Nsid};
 pub use url::Url;
 
+/// What atoauth's macros expand to. Not part of the API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    use crate::syntax::Nsid;
+
+    /// The [`Nsid`] of a literal that `nsid!` has already checked at compile time.
+    #[must_use]
+    pub fn nsid_checked_at_compile_time(nsid: &'static str) -> Nsid {
+        Nsid::new(nsid).unwrap_or_else(|_| unreachable!("nsid! checked {nsid} at compile time"))
+    }
+}
+
 /// The crates whose types appear in atoauth's API, so that an app names them without adding
 /// its own dependency (and always at the same version).
 pub mod reexports {

@@ -22,6 +22,7 @@ use crate::syntax::Did;
 
 /// An OAuth client for one `client_id`, shared by the whole app (cheap to clone).
 ///
+/// # Examples
 /// ```no_run
 /// # async fn demo() -> Result<(), atoauth::OAuthError> {
 /// use atoauth::client::{AuthorizeOptions, CallbackParams, OAuthClient};

@@ -3,6 +3,15 @@
 
 use std::fmt;
 
+/// Where the rule ids are explained, one anchor per id: `{RULES_URL}#G2`.
+pub const RULES_URL: &str = "https://github.com/atoauth/atoauth/blob/main/docs/rules.md";
+
+/// The explanation of a client rule id (`G2`, `B5.1`) in `docs/rules.md`.
+#[must_use]
+pub fn rule_url(rule: &str) -> String {
+    format!("{RULES_URL}#{rule}")
+}
+
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -14,7 +23,9 @@ pub enum Severity {
     Warning,
 }
 
-/// One broken rule.
+/// One broken rule. Its id is explained in
+/// [docs/rules.md](https://github.com/atoauth/atoauth/blob/main/docs/rules.md)
+/// ([`Violation::help_url`]).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
     /// The rule id in the atproto OAuth client requirements (`B1`, `C3`, `F4.6`, …).
@@ -45,6 +56,12 @@ impl Violation {
             severity: Severity::Warning,
             ..Self::new(rule, message)
         }
+    }
+
+    /// Where this rule is explained ([`rule_url`]).
+    #[must_use]
+    pub fn help_url(&self) -> String {
+        rule_url(self.rule)
     }
 
     /// Whether this is an error (not only a warning).

@@ -32,6 +32,28 @@ pub struct CompletedAuthorization {
 }
 
 /// A signed-in session. Cheap to clone; clones share tokens and nonces.
+///
+/// It refreshes its tokens by itself (once across every process that shares the store) and
+/// retries once when the PDS asks for a new DPoP nonce, so a call either works or says why.
+///
+/// # Examples
+/// Check what the user granted before offering a feature, then act:
+///
+/// ```no_run
+/// use atoauth::scope::RepoAction;
+///
+/// # async fn demo(session: atoauth::OAuthSession) -> Result<(), atoauth::OAuthError> {
+/// let posts = atoauth::nsid!("app.bsky.feed.post");
+/// if session.permissions().allows_repo(&posts, RepoAction::Create) {
+///     let record = serde_json::json!({
+///         "repo": session.did(),
+///         "collection": posts,
+///         "record": {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-12-03T00:00:00Z"},
+///     });
+///     let _: serde_json::Value = session.procedure("com.atproto.repo.createRecord", &record).await?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct OAuthSession {
     inner: Arc<SessionInner>,
@@ -174,6 +196,16 @@ impl OAuthSession {
     }
 
     /// What the granted scope allows; gate features on this (L7).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn demo(session: atoauth::OAuthSession) {
+    /// let granted = session.permissions();
+    /// let can_upload = granted.allows_blob("image/png");
+    /// let can_post = granted.allows_repo(&atoauth::nsid!("app.bsky.feed.post"),
+    ///     atoauth::scope::RepoAction::Create);
+    /// # }
+    /// ```
     #[must_use]
     pub fn permissions(&self) -> Permissions {
         Permissions::from(&self.granted_scope())
@@ -215,6 +247,15 @@ impl OAuthSession {
 
     /// Signs out: revokes the tokens at the server (best effort, P1) and always deletes the
     /// session locally (P2).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(session: atoauth::OAuthSession) -> Result<(), atoauth::OAuthError> {
+    /// let revocation = session.sign_out().await?;
+    /// // Signed out here either way; a failed revocation leaves tokens that expire by themselves.
+    /// println!("{revocation:?}");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// Only when the local deletion fails; the revocation outcome is returned either way.

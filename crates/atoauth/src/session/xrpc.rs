@@ -19,7 +19,25 @@ const XRPC_RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
 
 impl OAuthSession {
     /// Sends `method path` to the session's PDS with the access token, refreshing as needed.
-    /// `path` is absolute (`/xrpc/…?…`); it cannot point elsewhere than the PDS.
+    /// `path` is absolute (`/xrpc/…?…`); it cannot point elsewhere than the PDS. For JSON,
+    /// [`OAuthSession::query`] and [`OAuthSession::procedure`] are shorter; this is for blobs
+    /// and other bodies.
+    ///
+    /// # Examples
+    /// Uploading an image:
+    ///
+    /// ```no_run
+    /// use atoauth::reexports::http::{header, HeaderMap, HeaderValue, Method};
+    ///
+    /// # async fn demo(session: atoauth::OAuthSession, png: Vec<u8>) -> Result<(), atoauth::OAuthError> {
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    /// let response = session
+    ///     .send(Method::POST, "/xrpc/com.atproto.repo.uploadBlob", headers, png)
+    ///     .await?;
+    /// println!("{}: {}", response.status(), String::from_utf8_lossy(response.body()));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// A path that leaves the PDS, network failures, or an ended session.
@@ -83,6 +101,7 @@ impl OAuthSession {
     /// An XRPC query (GET) with `params`, its JSON result read as `O` (a `serde_json::Value`,
     /// or your own type).
     ///
+    /// # Examples
     /// ```no_run
     /// # async fn demo(session: atoauth::OAuthSession) -> Result<(), atoauth::OAuthError> {
     /// #[derive(serde::Deserialize)]
@@ -124,6 +143,7 @@ impl OAuthSession {
     /// An XRPC procedure (POST) with `input` as its JSON body, its result read as `O`
     /// (`serde_json::Value::Null` when the body is empty).
     ///
+    /// # Examples
     /// ```no_run
     /// # async fn demo(session: atoauth::OAuthSession) -> Result<(), atoauth::OAuthError> {
     /// let record = serde_json::json!({

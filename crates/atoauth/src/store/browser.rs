@@ -65,6 +65,31 @@ impl From<StoredBrowserSession> for BrowserSession {
 /// - `get` of a missing or expired id is `None`, never an error.
 /// - Expired entries are removed by the store (lazily is fine).
 /// - Safe for concurrent use.
+///
+/// # Examples
+/// The web layer reads and writes these; an app rarely does. Keys are never the cookie itself
+/// ([`browser_key`]), so a leaked table holds no usable cookie:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use atoauth::secret::State;
+/// use atoauth::store::{BrowserSession, BrowserSessionStore, MemoryBrowserStore};
+/// use atoauth::SessionId;
+///
+/// # async fn demo() -> Result<(), atoauth::store::StoreError> {
+/// let store = MemoryBrowserStore::default();
+/// let id = SessionId::new("cookie-id");
+/// let browser = BrowserSession {
+///     csrf_token: State::new("token"),
+///     accounts: Vec::new(),
+///     created_at: 1_796_000_000,
+/// };
+/// store.put_browser(&id, &browser, Duration::from_secs(3600)).await?;
+/// assert!(store.get_browser(&id).await?.is_some());
+/// store.delete_browser(&id).await?;
+/// # Ok(()) }
+/// ```
 #[async_trait::async_trait]
 pub trait BrowserSessionStore: Send + Sync + std::fmt::Debug {
     /// Saves `session` under `id` for `ttl`.

@@ -26,6 +26,21 @@ impl RefreshGuard for tokio::sync::OwnedMutexGuard<()> {}
 /// - Only the owner releases (by dropping its guard).
 /// - After acquiring, the caller re-reads the session from the store: another holder may have
 ///   refreshed it (N4b).
+///
+/// # Examples
+/// The client takes it around every refresh; an app that changes a session's record by itself
+/// (an admin tool) takes it the same way:
+///
+/// ```
+/// use atoauth::store::{MemoryRefreshLock, RefreshLock};
+///
+/// # async fn demo() -> Result<(), atoauth::store::StoreError> {
+/// let lock = MemoryRefreshLock::default();
+/// let guard = lock.lock("did:plc:abc/session-1").await?;
+/// // … read the session again, change it, write it back …
+/// guard.release().await;
+/// # Ok(()) }
+/// ```
 #[async_trait::async_trait]
 pub trait RefreshLock: Send + Sync + std::fmt::Debug {
     /// Waits for the lock on `key` (bounded by the implementation's own timeout).

@@ -49,6 +49,49 @@ impl StoreError {
 ///   atomic step), and never returns an entry older than its `ttl`.
 /// - The store removes expired entries by itself (lazily or on a schedule).
 /// - Safe for concurrent use from many tasks (and, for shared backends, many processes).
+///
+/// # Examples
+/// A store of your own: a map for a single process (what [`MemoryStateStore`] does). A
+/// database implements `take` as one `DELETE … RETURNING`, so that two callbacks with the same
+/// `state` cannot both succeed.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::{Duration, Instant};
+///
+/// use atoauth::secret::State;
+/// use atoauth::store::{PendingAuthorization, StateStore, StoreError};
+///
+/// #[derive(Debug, Default)]
+/// struct MapStates(Mutex<HashMap<String, (Instant, PendingAuthorization)>>);
+///
+/// #[async_trait::async_trait]
+/// impl StateStore for MapStates {
+///     async fn create(
+///         &self,
+///         state: &State,
+///         value: &PendingAuthorization,
+///         ttl: Duration,
+///     ) -> Result<(), StoreError> {
+///         let mut map = self.0.lock().map_err(|_| StoreError::backend(std::io::Error::other("poisoned")))?;
+///         map.retain(|_, (expires, _)| *expires > Instant::now());
+///         if map.contains_key(state.secret()) {
+///             return Err(StoreError::Conflict);
+///         }
+///         map.insert(state.secret().to_owned(), (Instant::now() + ttl, value.clone()));
+///         Ok(())
+///     }
+///
+///     async fn take(&self, state: &State) -> Result<Option<PendingAuthorization>, StoreError> {
+///         let mut map = self.0.lock().map_err(|_| StoreError::backend(std::io::Error::other("poisoned")))?;
+///         Ok(map
+///             .remove(state.secret())
+///             .filter(|(expires, _)| *expires > Instant::now())
+///             .map(|(_, value)| value))
+///     }
+/// }
+/// ```
 #[async_trait::async_trait]
 pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Saves `value` under `state` for `ttl`.
@@ -72,6 +115,19 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
 /// - `list_by_did` and `list_all` return records in no particular order.
 /// - Sessions do not expire in the store; the client deletes them (sign-out, dead refresh).
 /// - Safe for concurrent use.
+///
+/// # Examples
+/// An account page listing where the user is signed in, from the app's store:
+///
+/// ```
+/// use atoauth::{Did, SessionStore};
+///
+/// # async fn demo(store: &dyn SessionStore, did: &Did) -> Result<(), atoauth::store::StoreError> {
+/// for session in store.list_by_did(did).await? {
+///     println!("since {} on {}, granted {}", session.created_at, session.issuer, session.scope);
+/// }
+/// # Ok(()) }
+/// ```
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// The session, if stored.

@@ -14,6 +14,25 @@ use crate::syntax::Did;
 
 /// Pending authorizations, sessions, browser sessions and the refresh lock in one store. Any
 /// type that implements the four traits is a `Store`.
+///
+/// # Examples
+/// One store for the OAuth client and, in a web app, for the browsers' sessions as well:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use atoauth::{LoopbackClient, MemoryStore, OAuthClient, Store};
+///
+/// # fn demo() -> Result<(), atoauth::OAuthError> {
+/// // atoauth_sqlx::SqliteStore, PostgresStore or atoauth_redis::RedisStore in production.
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+/// let client = OAuthClient::builder()
+///     .loopback(LoopbackClient::with_scope("atproto")?)
+///     .store(Arc::clone(&store))
+///     .build()?;
+/// // …and `AtoauthWeb::builder(client, url).store(store)` in atoauth-axum.
+/// # Ok(()) }
+/// ```
 pub trait Store: StateStore + SessionStore + BrowserSessionStore + RefreshLock + 'static {}
 
 impl<T> Store for T where T: StateStore + SessionStore + BrowserSessionStore + RefreshLock + 'static {}

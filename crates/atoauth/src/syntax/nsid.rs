@@ -1,4 +1,4 @@
-use super::{SyntaxError, is_domain_label, string_identifier};
+use super::{SyntaxError, string_identifier};
 
 /// A namespaced identifier (NSID), e.g. `app.bsky.feed.post`: a reversed domain authority and a
 /// name. No wildcards: `app.bsky.*` is not an NSID.
@@ -14,41 +14,21 @@ use super::{SyntaxError, is_domain_label, string_identifier};
 pub struct Nsid(String);
 
 impl Nsid {
-    /// Parses an NSID.
+    /// Parses an NSID. For a literal, [`nsid!`](crate::nsid) checks it at compile time.
     ///
     /// # Errors
     /// When `s` is not a syntactically valid NSID.
     pub fn new(s: &str) -> Result<Self, SyntaxError> {
-        let fail = |reason| Err(SyntaxError::new("NSID", s, reason));
-        if !s.is_ascii() {
-            return fail("must be ASCII");
+        match syntax(s.as_bytes()) {
+            Ok(()) => Ok(Self(s.to_owned())),
+            Err(reason) => Err(SyntaxError::new("NSID", s, reason)),
         }
-        if s.len() > 317 {
-            return fail("longer than 317 characters");
-        }
-        let Some((authority, name)) = s.rsplit_once('.') else {
-            return fail("needs at least three segments");
-        };
-        let segments: Vec<&str> = authority.split('.').collect();
-        if segments.len() < 2 {
-            return fail("needs at least three segments");
-        }
-        if !segments.iter().all(|segment| is_domain_label(segment)) {
-            return fail(
-                "domain segments are 1-63 letters, digits or '-', not starting or ending with '-'",
-            );
-        }
-        if segments[0].starts_with(|c: char| c.is_ascii_digit()) {
-            return fail("the first segment must not start with a digit");
-        }
-        let name_ok = !name.is_empty()
-            && name.len() <= 63
-            && name.starts_with(|c: char| c.is_ascii_alphabetic())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !name_ok {
-            return fail("the name is 1-63 letters and digits, starting with a letter");
-        }
-        Ok(Self(s.to_owned()))
+    }
+
+    /// Whether `s` is a syntactically valid NSID; usable in `const` contexts.
+    #[must_use]
+    pub const fn is_valid(s: &str) -> bool {
+        syntax(s.as_bytes()).is_ok()
     }
 
     /// Everything before the last segment, e.g. `app.bsky.feed`.
@@ -68,6 +48,99 @@ impl Nsid {
 
 string_identifier!(Nsid);
 
+/// An [`Nsid`] from a string literal, checked at compile time: an invalid literal does not
+/// build.
+///
+/// ```
+/// let post = atoauth::nsid!("app.bsky.feed.post");
+/// assert_eq!(post.name(), "post");
+/// ```
+///
+/// ```compile_fail
+/// let wildcard = atoauth::nsid!("app.bsky.*");
+/// ```
+#[macro_export]
+macro_rules! nsid {
+    ($nsid:literal) => {{
+        const _: () = assert!(
+            $crate::syntax::Nsid::is_valid($nsid),
+            concat!("not an NSID: ", $nsid)
+        );
+        $crate::__private::nsid_checked_at_compile_time($nsid)
+    }};
+}
+
+/// The NSID syntax, as a `const fn` so that [`nsid!`](crate::nsid) can run it at compile time:
+/// ASCII, at most 317 characters, at least two domain segments (1–63 letters, digits or `-`,
+/// not starting or ending with `-`, the first not starting with a digit) and a name of 1–63
+/// letters and digits starting with a letter.
+const fn syntax(s: &[u8]) -> Result<(), &'static str> {
+    if !s.is_ascii() {
+        return Err("must be ASCII");
+    }
+    if s.len() > 317 {
+        return Err("longer than 317 characters");
+    }
+    // Walk the segments: [start, i) is the current one.
+    let (mut start, mut i, mut segments) = (0, 0, 0);
+    while i <= s.len() {
+        if i == s.len() || s[i] == b'.' {
+            let is_name = i == s.len();
+            if is_name {
+                if segments < 2 {
+                    return Err("needs at least three segments");
+                }
+                if !is_name_segment(s, start, i) {
+                    return Err("the name is 1-63 letters and digits, starting with a letter");
+                }
+            } else {
+                if !is_domain_segment(s, start, i) {
+                    return Err(
+                        "domain segments are 1-63 letters, digits or '-', not starting or ending with '-'",
+                    );
+                }
+                if segments == 0 && s[start].is_ascii_digit() {
+                    return Err("the first segment must not start with a digit");
+                }
+                segments += 1;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// `s[start..end]` is a domain label (the same rule as in handles).
+const fn is_domain_segment(s: &[u8], start: usize, end: usize) -> bool {
+    if end <= start || end - start > 63 || s[start] == b'-' || s[end - 1] == b'-' {
+        return false;
+    }
+    let mut i = start;
+    while i < end {
+        if !(s[i].is_ascii_alphanumeric() || s[i] == b'-') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `s[start..end]` is an NSID name: letters and digits, starting with a letter.
+const fn is_name_segment(s: &[u8], start: usize, end: usize) -> bool {
+    if end <= start || end - start > 63 || !s[start].is_ascii_alphabetic() {
+        return false;
+    }
+    let mut i = start;
+    while i < end {
+        if !s[i].is_ascii_alphanumeric() {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +148,23 @@ mod tests {
     #[test]
     fn interop_vectors() {
         crate::syntax::vectors::check("nsid", |s| Nsid::new(s).is_ok());
+        crate::syntax::vectors::check("nsid", Nsid::is_valid);
+    }
+
+    #[test]
+    fn reasons_name_the_broken_part() {
+        let reason = |s: &str| Nsid::new(s).unwrap_err().to_string();
+        assert!(reason("app.bsky").contains("three segments"));
+        assert!(reason("1app.bsky.post").contains("first segment"));
+        assert!(reason("app.-bsky.post").contains("domain segments"));
+        assert!(reason("app.bsky.2post").contains("the name"));
+        assert!(reason("app.bsky.feed.post-x").contains("the name"));
+        assert!(reason("app..feed.post").contains("domain segments"));
+        assert!(reason("app.bsky.").contains("the name"));
+        assert!(reason("äpp.bsky.post").contains("ASCII"));
+        assert_eq!(
+            crate::nsid!("app.bsky.feed.post").as_str(),
+            "app.bsky.feed.post"
+        );
     }
 }
