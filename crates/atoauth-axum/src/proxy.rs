@@ -114,9 +114,7 @@ pub(crate) async fn forward(
         _ => format!("/xrpc/{nsid}"),
     };
     let started = std::time::Instant::now();
-    let sent = session
-        .send(method, &path, forwarded, Vec::from(body))
-        .await;
+    let sent = session.send(method, &path, forwarded, body).await;
     crate::metrics::upstream_time("xrpc", started);
     match sent {
         Ok(response) => {

@@ -211,7 +211,7 @@ pub(crate) async fn fetch(config: &Config, url: &str) -> anyhow::Result<Value> {
         .build()?;
     let mut request = http::Request::get(url)
         .header(http::header::ACCEPT, "application/json")
-        .body(Vec::new())
+        .body(Default::default())
         .with_context(|| format!("{url:?} is not a URL"))?;
     FetchLimits::CLIENT_METADATA.apply(&mut request);
     let response = http

@@ -597,7 +597,7 @@ async fn d20_service_resolution_is_the_only_method_when_configured() {
 // --- S1: the hardened path refuses private targets without connecting to them ---
 
 async fn refused(client: &HardenedClient, url: &str) -> HttpError {
-    let request = http::Request::get(url).body(Vec::new()).unwrap();
+    let request = http::Request::get(url).body(Default::default()).unwrap();
     client.send(request).await.unwrap_err()
 }
 
@@ -670,7 +670,7 @@ async fn s1_metadata_fetches_refuse_redirects_and_oversized_bodies() {
         .unwrap();
     let get = |path: &str| {
         let mut request = http::Request::get(server.url().join(path).unwrap().as_str())
-            .body(Vec::new())
+            .body(Default::default())
             .unwrap();
         atoauth::http::FetchLimits::METADATA.apply(&mut request);
         client.send(request)

@@ -14,7 +14,7 @@ fn loopback_client() -> HardenedClient {
 }
 
 async fn get_json(client: &HardenedClient, url: &str) -> (u16, Value) {
-    let mut request = http::Request::get(url).body(Vec::new()).unwrap();
+    let mut request = http::Request::get(url).body(Default::default()).unwrap();
     FetchLimits::METADATA.apply(&mut request);
     let response = client.send(request).await.unwrap();
     let status = response.status().as_u16();
@@ -108,7 +108,7 @@ async fn the_default_policy_refuses_the_loopback_pds() {
     let pds = pds();
     let client = HardenedClient::builder().build().unwrap();
     let url = format!("{}/.well-known/oauth-authorization-server", pds.issuer());
-    let request = http::Request::get(url).body(Vec::new()).unwrap();
+    let request = http::Request::get(url).body(Default::default()).unwrap();
     let error = client.send(request).await.unwrap_err();
     assert!(
         matches!(error, HttpError::ForbiddenTarget { .. }),

@@ -36,7 +36,7 @@ pub(crate) struct Replayable {
     pub(crate) method: http::Method,
     pub(crate) url: Url,
     pub(crate) headers: http::HeaderMap,
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: bytes::Bytes,
     pub(crate) limits: FetchLimits,
 }
 
@@ -59,7 +59,7 @@ impl Replayable {
             method: http::Method::POST,
             url: url.clone(),
             headers,
-            body,
+            body: body.into(),
             limits: FetchLimits::METADATA,
         }
     }
@@ -288,6 +288,64 @@ mod tests {
             Some("n2"),
             "I6"
         );
+    }
+
+    #[tokio::test]
+    async fn a_nonce_retry_replays_a_large_body_without_copying_it() {
+        let buffers: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+        let log = Arc::clone(&buffers);
+        let replies = Arc::new(Mutex::new(vec![
+            (401, r#"{"error":"use_dpop_nonce"}"#),
+            (200, "{}"),
+        ]));
+        let http = move |request: Request| {
+            let body = request.body();
+            log.lock()
+                .unwrap()
+                .push((body.as_ptr() as usize, body.len()));
+            let (status, body) = replies.lock().unwrap().remove(0);
+            async move {
+                Ok(http::Response::builder()
+                    .status(status)
+                    .header("DPoP-Nonce", "n1")
+                    .header("WWW-Authenticate", r#"DPoP error="use_dpop_nonce""#)
+                    .body(body.as_bytes().to_vec())
+                    .unwrap())
+            }
+        };
+        let random = SeededRandomness::new(3);
+        let key = DpopKey::generate(&random).unwrap();
+        let nonces = NonceCache::default();
+        let clock = SkewedClock::new(std::sync::Arc::new(FixedClock(10)), true);
+        let sender = DpopSender {
+            http: &http,
+            key: &key,
+            nonces: &nonces,
+            clock: &clock,
+            random: &random,
+            require_nonce: true,
+        };
+        let upload = bytes::Bytes::from(vec![7u8; 8 * 1024 * 1024]);
+        let request = Replayable {
+            method: http::Method::POST,
+            url: Url::parse("https://pds.example/xrpc/com.atproto.repo.uploadBlob").unwrap(),
+            headers: http::HeaderMap::new(),
+            body: upload.clone(),
+            limits: FetchLimits::default(),
+        };
+        let response = sender
+            .send(Server::Resource, &request, Some("token"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let buffers = buffers.lock().unwrap();
+        assert_eq!(buffers.len(), 2, "one nonce retry");
+        let original = (upload.as_ptr() as usize, upload.len());
+        assert_eq!(
+            buffers[0], original,
+            "the first send shares the caller's buffer"
+        );
+        assert_eq!(buffers[1], original, "the retry shares it too");
     }
 
     #[tokio::test]

@@ -29,8 +29,10 @@ use std::pin::Pin;
 pub use hardened::{HardenedClient, HardenedClientBuilder, tls_client_config};
 pub use limits::{FetchLimits, TargetPolicy};
 
-/// A request as atoauth sends it: the body is buffered so that a DPoP nonce retry can replay it.
-pub type Request = http::Request<Vec<u8>>;
+/// A request as atoauth sends it. The body is buffered so that a DPoP nonce retry or a refresh
+/// can replay it, and is [`bytes::Bytes`] so that a replay shares the buffer instead of copying
+/// it (an upload of many megabytes is never duplicated).
+pub type Request = http::Request<bytes::Bytes>;
 /// A response with its whole body read (within [`FetchLimits::max_body_bytes`]).
 pub type Response = http::Response<Vec<u8>>;
 

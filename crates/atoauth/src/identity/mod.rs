@@ -264,13 +264,12 @@ impl Inner {
         for (name, value) in headers {
             request = request.header(name, *value);
         }
-        let mut request =
-            request
-                .body(Vec::new())
-                .map_err(|e| crate::http::HttpError::ForbiddenTarget {
-                    url: url.to_owned(),
-                    reason: e.to_string(),
-                })?;
+        let mut request = request.body(bytes::Bytes::new()).map_err(|e| {
+            crate::http::HttpError::ForbiddenTarget {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
         self.limits(limits).apply(&mut request);
         self.http.send(request).await
     }

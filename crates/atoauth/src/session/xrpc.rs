@@ -46,7 +46,7 @@ impl OAuthSession {
         method: http::Method,
         path: &str,
         headers: http::HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<bytes::Bytes>,
     ) -> Result<Response, OAuthError> {
         if self.needs_refresh() {
             self.refresh_for(Reason::Expiring).await?;
@@ -65,7 +65,7 @@ impl OAuthSession {
             method,
             url,
             headers,
-            body,
+            body: body.into(),
             limits: FetchLimits {
                 max_body_bytes: XRPC_RESPONSE_LIMIT,
                 redirects: 0,

@@ -265,7 +265,7 @@ impl Discovery {
         };
         let mut request = http::Request::get(url)
             .header(http::header::ACCEPT, "application/json")
-            .body(Vec::new())
+            .body(bytes::Bytes::new())
             .map_err(|e| MetadataError::BadServerUrl {
                 input: url.to_owned(),
                 reason: e.to_string(),
