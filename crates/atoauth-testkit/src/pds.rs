@@ -270,6 +270,24 @@ impl Pds {
             .expect("a resolver for the harness")
     }
 
+    /// The `http://localhost` development client asking for `scope`, resolving through the
+    /// harness, with its sessions in `store`.
+    ///
+    /// # Panics
+    /// When `scope` is not a valid scope for the development client.
+    pub fn loopback_client(
+        &self,
+        scope: &str,
+        store: std::sync::Arc<dyn atoauth::Store>,
+    ) -> atoauth::OAuthClient {
+        atoauth::OAuthClient::builder()
+            .loopback(atoauth::LoopbackClient::with_scope(scope).expect("a loopback scope"))
+            .insecure_local_pds(self.plc_url().clone(), self.pds_url().clone())
+            .store(store)
+            .build()
+            .expect("a development client")
+    }
+
     /// The whole sign-in of `account` with `client`: start, consent to everything, complete.
     ///
     /// # Panics

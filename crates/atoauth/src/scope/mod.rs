@@ -42,6 +42,7 @@
 //! ```
 
 mod audience;
+pub(crate) use audience::service_ref_problem;
 mod describe;
 mod generic;
 mod include;

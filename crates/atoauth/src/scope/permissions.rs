@@ -82,6 +82,20 @@ impl Permissions {
             })
     }
 
+    /// Whether the session may call `method` on the service `proxy` (`did#service_id`, as
+    /// given to `OAuthSession::with_proxy`); when not, the permission to ask for in an upgrade
+    /// (what the PDS's missing-scope error names).
+    ///
+    /// # Errors
+    /// The missing [`Permission`] (`rpc:<method>?aud=<proxy>`).
+    pub fn check_rpc(&self, method: &Nsid, proxy: &str) -> Result<(), Permission> {
+        if self.allows_rpc(method, proxy) {
+            Ok(())
+        } else {
+            Err(Self::required_for_rpc(method, proxy))
+        }
+    }
+
     /// May the session upload a blob of this concrete MIME type (`type/subtype`)? Compared as
     /// the official PDS compares it: with the Content-Type as sent, case-sensitively (§9.46).
     #[must_use]

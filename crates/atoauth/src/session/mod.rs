@@ -57,6 +57,8 @@ pub struct CompletedAuthorization {
 #[derive(Clone, Debug)]
 pub struct OAuthSession {
     inner: Arc<SessionInner>,
+    /// The `atproto-proxy` header for this view of the session ([`OAuthSession::with_proxy`]).
+    proxy: Option<Arc<str>>,
 }
 
 struct SessionInner {
@@ -95,7 +97,47 @@ impl OAuthSession {
                 data: RwLock::new(data),
                 server: tokio::sync::Mutex::new(server),
             }),
+            proxy: None,
         }
+    }
+
+    /// The same session, with its XRPC calls sent to the service `did#service_id` through the
+    /// PDS (the `atproto-proxy` header), for example the Bluesky AppView:
+    /// `with_proxy(&"did:web:api.bsky.app".parse()?, "bsky_appview")`. Tokens, nonces and
+    /// refreshes stay shared with the original. A granular grant needs `rpc:<method>?aud=did#service_id`
+    /// for each method ([`Permissions::check_rpc`]).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(session: atoauth::OAuthSession) -> Result<(), atoauth::OAuthError> {
+    /// let appview = session.with_proxy(&"did:web:api.bsky.app".parse()?, "bsky_appview")?;
+    /// let profile: serde_json::Value = appview
+    ///     .query("app.bsky.actor.getProfile", &[("actor", session.did().as_str())])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidInput`] when `did#service_id` is not a service reference the PDS
+    /// accepts (a `did:plc` or `did:web` DID, a fragment as the service id; §3.15, §9.46).
+    pub fn with_proxy(&self, did: &Did, service_id: &str) -> Result<Self, OAuthError> {
+        let target = format!("{did}#{service_id}");
+        if let Some(reason) = crate::scope::service_ref_problem(&target) {
+            return Err(OAuthError::InvalidInput {
+                input: target,
+                reason: reason.to_owned(),
+            });
+        }
+        Ok(Self {
+            inner: Arc::clone(&self.inner),
+            proxy: Some(target.into()),
+        })
+    }
+
+    /// The service this view's XRPC calls go to through the PDS (`did#service_id`), if any.
+    #[must_use]
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
     }
 
     /// Q3: checks a stored session is still usable by this client, and wraps it.

@@ -14,6 +14,9 @@ use crate::http::{FetchLimits, Response};
 use crate::scope::Permission;
 use crate::syntax::Nsid;
 
+/// The header that sends an XRPC call on to another service through the PDS.
+const ATPROTO_PROXY: http::HeaderName = http::HeaderName::from_static("atproto-proxy");
+
 /// The body cap for XRPC responses (blobs can be large; metadata limits do not apply).
 const XRPC_RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
 
@@ -45,9 +48,17 @@ impl OAuthSession {
         &self,
         method: http::Method,
         path: &str,
-        headers: http::HeaderMap,
+        mut headers: http::HeaderMap,
         body: impl Into<bytes::Bytes>,
     ) -> Result<Response, OAuthError> {
+        if let Some(proxy) = &self.proxy
+            && !headers.contains_key(ATPROTO_PROXY)
+        {
+            let value = http::HeaderValue::from_str(proxy).map_err(|e| {
+                OAuthError::Internal(format!("a checked proxy is not a header: {e}"))
+            })?;
+            headers.insert(ATPROTO_PROXY, value);
+        }
         if self.needs_refresh() {
             self.refresh_for(Reason::Expiring).await?;
         }
