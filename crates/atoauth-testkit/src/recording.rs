@@ -20,6 +20,10 @@ pub struct Exchange {
     pub client_assertion: bool,
     /// The response status (`None` when the request failed).
     pub status: Option<u16>,
+    /// The `atproto-proxy` header sent, if any.
+    pub proxy: Option<String>,
+    /// The request body's length.
+    pub body_len: usize,
 }
 
 /// Wraps an HTTP client and records what goes through it.
@@ -87,6 +91,12 @@ impl HttpClient for RecordingHttp {
         };
         let grant_type = form("grant_type");
         let client_assertion = form("client_assertion").is_some();
+        let proxy = request
+            .headers()
+            .get("atproto-proxy")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body_len = request.body().len();
         Box::pin(async move {
             let result: Result<_, HttpError> = self.inner.send(request).await;
             let exchange = Exchange {
@@ -101,6 +111,8 @@ impl HttpClient for RecordingHttp {
                 grant_type,
                 client_assertion,
                 status: result.as_ref().ok().map(|r| r.status().as_u16()),
+                proxy,
+                body_len,
             };
             self.log
                 .lock()

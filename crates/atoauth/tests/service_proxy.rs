@@ -114,3 +114,51 @@ async fn a_proxy_the_pds_would_refuse_is_refused_before_any_call() {
         "§9.46: a port only for localhost"
     );
 }
+
+#[tokio::test]
+async fn i8_reads_where_the_pds_sends_no_nonce_work_in_the_strict_default() {
+    let pds = pds();
+    let client = pds.loopback_client(
+        "atproto transition:generic",
+        Arc::new(MemoryStore::default()),
+    );
+    let session = pds.sign_in(&client, pds.alice()).await;
+    let did = session.did().as_str().to_owned();
+    let created: serde_json::Value = session
+        .procedure(
+            "com.atproto.repo.createRecord",
+            &serde_json::json!({
+                "repo": did,
+                "collection": "app.bsky.feed.post",
+                "record": {"$type": "app.bsky.feed.post", "text": "read back", "createdAt": "2026-12-03T00:00:00Z"},
+            }),
+        )
+        .await
+        .unwrap();
+    let rkey = created["uri"].as_str().unwrap().rsplit('/').next().unwrap();
+    let record: serde_json::Value = session
+        .query(
+            "com.atproto.repo.getRecord",
+            &[
+                ("repo", &did),
+                ("collection", "app.bsky.feed.post"),
+                ("rkey", rkey),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(record["value"]["text"], "read back");
+    let list: serde_json::Value = session
+        .query(
+            "com.atproto.repo.listRecords",
+            &[("repo", &did), ("collection", "app.bsky.feed.post")],
+        )
+        .await
+        .unwrap();
+    assert!(list["records"].as_array().is_some_and(|r| !r.is_empty()));
+    let repo: serde_json::Value = session
+        .query("com.atproto.repo.describeRepo", &[("repo", &did)])
+        .await
+        .unwrap();
+    assert_eq!(repo["did"], did.as_str());
+}

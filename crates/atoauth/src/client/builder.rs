@@ -219,8 +219,10 @@ impl OAuthClientBuilder {
         self
     }
 
-    /// Accept responses to DPoP requests that lack a `DPoP-Nonce` header (I8, T2), as the
-    /// reference clients do. The default refuses them, as the spec requires.
+    /// Accept the authorization server's responses to DPoP requests that lack a `DPoP-Nonce`
+    /// header (I8, T2), as the reference clients do. The default refuses them, as the spec
+    /// requires. (A PDS's are always accepted: the official PDS omits the header on endpoints
+    /// where authentication is optional.)
     pub fn danger_accept_responses_without_dpop_nonce(mut self) -> Self {
         self.accept_missing_nonce = true;
         self

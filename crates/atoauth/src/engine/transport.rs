@@ -27,7 +27,9 @@ pub(crate) struct DpopSender<'a> {
     pub(crate) nonces: &'a NonceCache,
     pub(crate) clock: &'a SkewedClock,
     pub(crate) random: &'a dyn Randomness,
-    /// I8: refuse responses without a `DPoP-Nonce` header.
+    /// I8: refuse the authorization server's responses without a `DPoP-Nonce` header. A
+    /// PDS's are accepted: the official PDS leaves the header out where authentication is
+    /// optional (`getRecord`, `listRecords`, `describeRepo`, …), even for a DPoP request.
     pub(crate) require_nonce: bool,
 }
 
@@ -104,7 +106,7 @@ impl DpopSender<'_> {
                 Some(nonce) => {
                     self.nonces.update(&origin, nonce);
                 }
-                None if self.require_nonce => {
+                None if self.require_nonce && server == Server::Authorization => {
                     return Err(OAuthError::InvalidResponse {
                         endpoint: display(&request.url),
                         rule: "I8",
@@ -385,6 +387,14 @@ mod tests {
         let (result, _) = run(Server::Resource, &http, true).await;
         assert_eq!(result.unwrap().status(), 401);
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn i8_a_pds_answer_without_a_nonce_is_accepted_and_keeps_the_known_nonce() {
+        let (http, _) = server(vec![(200, None, "{}", None)]);
+        let (result, nonces) = run(Server::Resource, &http, true).await;
+        assert_eq!(result.unwrap().status(), 200);
+        assert_eq!(nonces.get("https://as.example"), None);
     }
 
     #[tokio::test]

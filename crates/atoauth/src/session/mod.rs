@@ -5,7 +5,7 @@
 mod refresh;
 mod xrpc;
 
-pub use xrpc::IntoNsid;
+pub use xrpc::{IntoNsid, xrpc_error};
 
 use std::sync::{Arc, RwLock};
 

@@ -248,6 +248,18 @@ fn is_invalid_token(response: &Response) -> bool {
             .any(|v| v.contains("invalid_token"))
 }
 
+/// The typed error of an XRPC answer that is not a success: [`OAuthError::ScopeMissing`] when
+/// the PDS refused for a missing permission (O3), else [`OAuthError::Xrpc`]. `None` for a
+/// success. For apps and adapters that send with [`OAuthSession::send`] and read the answer
+/// themselves.
+#[must_use]
+pub fn xrpc_error(response: &Response) -> Option<OAuthError> {
+    if response.status().is_success() {
+        return None;
+    }
+    xrpc_result(response).err()
+}
+
 /// The JSON body of a successful XRPC call, or its error as a typed error.
 pub(crate) fn xrpc_result(response: &Response) -> Result<Value, OAuthError> {
     let body: Option<Value> = serde_json::from_slice(response.body()).ok();
