@@ -76,14 +76,27 @@ if (env.ATOAUTH_PDS_IGNORE_STDIN !== '1') {
   process.stdin.resume()
 }
 
-// --- TLS for the client-metadata host: a throw-away certificate trusted only here ---
+// --- TLS for the client-metadata host: a throw-away CA trusted only here (and by clients that
+// are told to: client-host-ca.crt), and a leaf certificate for the host signed by it. A strict
+// verifier (webpki, used by rustls) refuses a self-signed CA certificate as a server's.
+const caKeyFile = path.join(dataDir, 'client-host-ca.key')
+const caFile = path.join(dataDir, 'client-host-ca.crt')
 const keyFile = path.join(dataDir, 'client-host.key')
+const csrFile = path.join(dataDir, 'client-host.csr')
 const certFile = path.join(dataDir, 'client-host.crt')
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-  '-days', '30', '-subj', `/CN=${CLIENT_HOST}`, '-addext', `subjectAltName=DNS:${CLIENT_HOST}`,
-  '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' })
+const extFile = path.join(dataDir, 'client-host.ext')
+const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+execFileSync('openssl', ['req', '-x509', ...ec, '-days', '30', '-subj', '/CN=atoauth interop CA',
+  '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+  '-keyout', caKeyFile, '-out', caFile], { stdio: 'ignore' })
+execFileSync('openssl', ['req', ...ec, '-subj', `/CN=${CLIENT_HOST}`, '-keyout', keyFile, '-out', csrFile],
+  { stdio: 'ignore' })
+fs.writeFileSync(extFile, `subjectAltName=DNS:${CLIENT_HOST}\nbasicConstraints=CA:FALSE\n` +
+  'keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n')
+execFileSync('openssl', ['x509', '-req', '-in', csrFile, '-CA', caFile, '-CAkey', caKeyFile,
+  '-CAcreateserial', '-days', '30', '-extfile', extFile, '-out', certFile], { stdio: 'ignore' })
 const clientHostTls = { key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile) }
-tls.setDefaultCACertificates([...tls.getCACertificates('default'), clientHostTls.cert.toString()])
+tls.setDefaultCACertificates([...tls.getCACertificates('default'), fs.readFileSync(caFile).toString()])
 
 if (env.ATOAUTH_PDS_LOG === '1') {
   env.LOG_ENABLED = 'true'

@@ -19,13 +19,18 @@ pub(crate) async fn client_for(
     stores: &Stores,
     client_id: &str,
 ) -> anyhow::Result<OAuthClient> {
-    let builder = OAuthClient::builder()
+    let mut builder = OAuthClient::builder()
         .target_policy(config.target_policy())
+        .http_client(std::sync::Arc::new(config.http_client()?))
         .identity_resolver(identity_resolver(config)?)
         .state_store(stores.states.clone())
         .session_store(stores.sessions.clone())
         .refresh_lock(stores.lock.clone())
         .replace_existing_sessions();
+    if config.insecure_dev {
+        // B1: a test machine's client host has a port.
+        builder = builder.insecure_allow_client_id_port();
+    }
     let builder = if is_loopback_client_id(client_id) {
         let loopback = LoopbackClient::parse(client_id)
             .map_err(|violations| anyhow::anyhow!("invalid loopback client id: {violations}"))?;
@@ -46,7 +51,7 @@ pub(crate) async fn fetch_client_metadata(
         &document,
         &ValidationOptions {
             fetched_from: Some(client_id.to_owned()),
-            ..ValidationOptions::default()
+            insecure_allow_client_id_port: config.insecure_dev,
         },
     );
     if !violations.is_empty() {

@@ -10,7 +10,7 @@ use atoauth::client_metadata::{
     ApplicationType, ClientMetadata, LoopbackClient, MAX_CLIENT_METADATA_BYTES, ValidationOptions,
     check_client_metadata, check_jwks_document, is_loopback_client_id,
 };
-use atoauth::http::{FetchLimits, HardenedClient, HttpClient};
+use atoauth::http::{FetchLimits, HttpClient};
 use atoauth::protocol::rules::Violation;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -206,9 +206,7 @@ fn describe(document: &Value) -> String {
 
 /// B4/B5.1: fetched like the authorization server fetches it: HTTP 200, JSON, no redirects.
 pub(crate) async fn fetch(config: &Config, url: &str) -> anyhow::Result<Value> {
-    let http = HardenedClient::builder()
-        .target_policy(config.target_policy())
-        .build()?;
+    let http = config.http_client()?;
     let mut request = http::Request::get(url)
         .header(http::header::ACCEPT, "application/json")
         .body(Default::default())

@@ -48,6 +48,26 @@ pub(crate) struct GlobalOptions {
     #[arg(long, env = "ATOAUTH_INSECURE_DEV", global = true, value_parser = BoolishValueParser::new())]
     insecure_dev: bool,
 
+    /// With --insecure-dev: also trust the CA certificates in this PEM file (a test machine's
+    /// own HTTPS hosts, such as a PDS harness's client-metadata host)
+    #[arg(
+        long,
+        env = "ATOAUTH_INSECURE_DEV_CA",
+        global = true,
+        value_name = "PEM FILE"
+    )]
+    insecure_dev_ca: Option<PathBuf>,
+
+    /// With --insecure-dev: resolve HOST to IP instead of asking DNS (repeatable), e.g.
+    /// clients.example.internal=127.0.0.1
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST=IP",
+        value_parser = parse_resolve
+    )]
+    insecure_dev_resolve: Vec<(String, std::net::IpAddr)>,
+
     /// Print structured output as JSON, where a command has any
     #[arg(long, env = "ATOAUTH_JSON", global = true, value_parser = BoolishValueParser::new())]
     json: bool,
@@ -67,6 +87,8 @@ pub(crate) struct Config {
     #[serde(serialize_with = "redacted_db")]
     pub(crate) db: Option<String>,
     pub(crate) insecure_dev: bool,
+    pub(crate) insecure_dev_ca: Option<PathBuf>,
+    pub(crate) insecure_dev_resolve: Vec<(String, std::net::IpAddr)>,
     pub(crate) json: bool,
     pub(crate) verbose: bool,
     /// Colour and progress output: only on a terminal, and never with NO_COLOR set.
@@ -82,10 +104,49 @@ impl Config {
             atoauth::http::TargetPolicy::PublicHttpsOnly
         }
     }
+
+    /// The hardened HTTP client with the target policy and, under `--insecure-dev`, the extra
+    /// CA and host overrides.
+    pub(crate) fn http_client(&self) -> anyhow::Result<atoauth::http::HardenedClient> {
+        let mut builder =
+            atoauth::http::HardenedClient::builder().target_policy(self.target_policy());
+        if let Some(file) = &self.insecure_dev_ca {
+            let pem = std::fs::read(file).map_err(|e| {
+                anyhow::anyhow!("cannot read --insecure-dev-ca {}: {e}", file.display())
+            })?;
+            builder = builder.insecure_trust_roots_pem(&pem);
+        }
+        for (host, ip) in &self.insecure_dev_resolve {
+            // Port 0: the URL's port is used.
+            builder = builder.resolve_override(host, vec![std::net::SocketAddr::new(*ip, 0)]);
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// `HOST=IP` for `--insecure-dev-resolve`.
+fn parse_resolve(value: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (host, ip) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?} is not HOST=IP"))?;
+    let ip = ip
+        .parse()
+        .map_err(|e| format!("{ip:?} is not an IP address: {e}"))?;
+    if host.is_empty() {
+        return Err(format!("{value:?} has no host"));
+    }
+    Ok((host.to_ascii_lowercase(), ip))
 }
 
 impl GlobalOptions {
     pub(crate) fn into_config(self) -> anyhow::Result<Config> {
+        // Checked here rather than by clap, whose `requires` does not see a global flag given
+        // before the subcommand.
+        if !self.insecure_dev
+            && (self.insecure_dev_ca.is_some() || !self.insecure_dev_resolve.is_empty())
+        {
+            anyhow::bail!("--insecure-dev-ca and --insecure-dev-resolve need --insecure-dev");
+        }
         let data_dir = match self.data_dir {
             Some(dir) => dir,
             None => default_data_dir()?,
@@ -97,6 +158,8 @@ impl GlobalOptions {
             handle_resolver: self.handle_resolver,
             db: self.db,
             insecure_dev: self.insecure_dev,
+            insecure_dev_ca: self.insecure_dev_ca,
+            insecure_dev_resolve: self.insecure_dev_resolve,
             json: self.json,
             verbose: self.verbose,
             decorate: std::io::stderr().is_terminal() && !no_color,

@@ -204,3 +204,91 @@ async fn a_refused_consent_fails_with_access_denied_and_keeps_other_sessions() {
     );
     assert_eq!(json(&output)["did"], pds.bob().did.as_str());
 }
+
+/// `login --client-id <https url>`: a published native client (B1–B5, D5: a loopback redirect
+/// on 127.0.0.1) on the harness's HTTPS client host, which the CLI reaches only through
+/// `--insecure-dev-ca` (the harness's throw-away CA) and `--insecure-dev-resolve`; later
+/// commands resume the session with the same client.
+#[tokio::test]
+async fn login_with_a_published_native_client_id() {
+    use atoauth::ClientMetadata;
+    use atoauth::client_metadata::ApplicationType;
+
+    let pds = pds();
+    let host = pds.ready().client_host_url.clone();
+    let client_id = host.join("cli-native/client-metadata.json").unwrap();
+    let metadata = ClientMetadata::builder(client_id.as_str())
+        .application_type(ApplicationType::Native)
+        .scope("atproto transition:generic")
+        .redirect_uri("http://127.0.0.1/callback")
+        .client_name("atoauth CLI test")
+        .insecure_allow_client_id_port()
+        .build()
+        .unwrap();
+    pds.register_client_metadata("cli-native/client-metadata.json", &metadata.to_json())
+        .await;
+    let ca = pds.client_host_ca();
+    let resolve = format!("{}=127.0.0.1", host.host_str().unwrap());
+    let trust = [
+        "--insecure-dev-ca",
+        ca.to_str().unwrap(),
+        "--insecure-dev-resolve",
+        &resolve,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    // Without the CA the client host's certificate is not trusted: a clear failure.
+    let output = run(
+        data,
+        &[
+            "login",
+            "bob.test",
+            "--no-browser",
+            "--client-id",
+            client_id.as_str(),
+        ],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot fetch"),
+        "{}",
+        stderr(&output)
+    );
+
+    let mut extra = vec![
+        "--client-id",
+        client_id.as_str(),
+        "--scope",
+        "atproto transition:generic",
+    ];
+    extra.extend(trust);
+    let (output, err) = login(data, "bob.test", pds.bob(), Consent::Accept, &extra).await;
+    assert!(output.status.success(), "{err}");
+    assert!(err.contains("Logged in as bob.test"), "{err}");
+
+    let mut whoami = vec!["whoami", "--json"];
+    whoami.extend(trust);
+    let output = run(data, &whoami).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let me = json(&output);
+    assert_eq!(me["did"], pds.bob().did.as_str());
+    assert_eq!(me["scope"], "atproto transition:generic");
+
+    // The flags exist only for development.
+    let output = tokio::process::Command::from({
+        let mut command = atoauth();
+        command.args(["--insecure-dev-ca", ca.to_str().unwrap(), "whoami"]);
+        command
+    })
+    .output()
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--insecure-dev"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -270,6 +270,12 @@ impl Pds {
             .expect("a resolver for the harness")
     }
 
+    /// The PEM file of the throw-away CA that signed the client host's certificate: what a
+    /// client trusts to fetch from the client host itself (the PDS already does).
+    pub fn client_host_ca(&self) -> PathBuf {
+        self.ready.data_dir.join("client-host-ca.crt")
+    }
+
     /// The `http://localhost` development client asking for `scope`, resolving through the
     /// harness, with its sessions in `store`.
     ///

@@ -27,6 +27,33 @@ pub fn tls_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
         .with_no_client_auth())
 }
 
+/// [`tls_client_config`] that also trusts the certificates in each PEM of `pems`.
+fn with_extra_roots(
+    pems: &[Vec<u8>],
+) -> Result<rustls::ClientConfig, Box<dyn std::error::Error + Send + Sync>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for pem in pems {
+        let mut found = 0;
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            roots.add(certificate?)?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err("no PEM certificate in the extra roots".into());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// The hardened HTTP client (S1): public addresses only, checked at connect time; no proxies;
 /// redirects only where a request's [`FetchLimits`] allow them; timeouts and body caps.
 #[derive(Clone, Debug)]
@@ -41,6 +68,7 @@ pub struct HardenedClient {
 pub struct HardenedClientBuilder {
     policy: TargetPolicy,
     overrides: HashMap<String, Vec<SocketAddr>>,
+    extra_roots_pem: Vec<Vec<u8>>,
     connect_timeout: Option<Duration>,
     user_agent: Option<String>,
 }
@@ -49,6 +77,15 @@ impl HardenedClientBuilder {
     /// Which targets may be reached; [`TargetPolicy::PublicHttpsOnly`] unless changed.
     pub fn target_policy(mut self, policy: TargetPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Also trust the certificate authorities in `pem` (one or more PEM certificates), besides
+    /// the Mozilla roots: for a test machine's own HTTPS hosts (the official PDS harness's
+    /// client host). Never in production: whoever holds such a CA's key can impersonate any
+    /// server to this client.
+    pub fn insecure_trust_roots_pem(mut self, pem: &[u8]) -> Self {
+        self.extra_roots_pem.push(pem.to_vec());
         self
     }
 
@@ -80,7 +117,10 @@ impl HardenedClientBuilder {
             url: String::new(),
             source,
         };
-        let tls = tls_client_config().map_err(|e| build_error(Box::new(e)))?;
+        let mut tls = tls_client_config().map_err(|e| build_error(Box::new(e)))?;
+        if !self.extra_roots_pem.is_empty() {
+            tls = with_extra_roots(&self.extra_roots_pem).map_err(build_error)?;
+        }
         let resolver = PolicyResolver {
             policy: self.policy,
             overrides: Arc::new(self.overrides),
