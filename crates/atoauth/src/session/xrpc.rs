@@ -14,6 +14,65 @@ use crate::http::{FetchLimits, Response};
 use crate::scope::Permission;
 use crate::syntax::Nsid;
 
+impl OAuthSession {
+    /// Uploads a blob (`com.atproto.repo.uploadBlob`) with its `Content-Type`, and returns the
+    /// blob reference to put in a record (`{"$type": "blob", "ref": {"$link": …}, "mimeType",
+    /// "size"}`). The body is sent as it is, without a copy on a nonce retry or a refresh; the
+    /// PDS's size limit (5 MiB by default) applies.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(session: atoauth::OAuthSession) -> Result<(), atoauth::OAuthError> {
+    /// let png = std::fs::read("cat.png").unwrap_or_default();
+    /// let blob = session.upload_blob(png, "image/png").await?;
+    /// let embed = serde_json::json!({
+    ///     "$type": "app.bsky.embed.images",
+    ///     "images": [{"alt": "a cat", "image": blob}],
+    /// });
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A `mime_type` that is not a header value, as [`OAuthSession::send`], the PDS's XRPC error
+    /// (a missing `blob:` permission is [`OAuthError::ScopeMissing`]; too large is
+    /// [`OAuthError::Xrpc`]), or an answer without a blob.
+    pub async fn upload_blob(
+        &self,
+        body: impl Into<bytes::Bytes>,
+        mime_type: &str,
+    ) -> Result<Value, OAuthError> {
+        let nsid = Nsid::new("com.atproto.repo.uploadBlob")?;
+        let content_type =
+            http::HeaderValue::from_str(mime_type).map_err(|e| OAuthError::InvalidInput {
+                input: mime_type.to_owned(),
+                reason: format!("not a Content-Type: {e}"),
+            })?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, content_type);
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let response = self
+            .send(
+                http::Method::POST,
+                "/xrpc/com.atproto.repo.uploadBlob",
+                headers,
+                body,
+            )
+            .await?;
+        let mut answer = xrpc_result(&response)?;
+        match answer.get_mut("blob").map(Value::take) {
+            Some(blob) if blob.is_object() => Ok(blob),
+            _ => Err(OAuthError::InvalidResponse {
+                endpoint: nsid.to_string(),
+                rule: "O4",
+                reason: "the answer has no blob".to_owned(),
+            }),
+        }
+    }
+}
+
 /// The header that sends an XRPC call on to another service through the PDS.
 const ATPROTO_PROXY: http::HeaderName = http::HeaderName::from_static("atproto-proxy");
 
