@@ -31,7 +31,7 @@ import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 
-import { confineToLoopback, freePort, listen } from './lib/loopback.mjs'
+import { confineToLoopback, freePort, listen, txtRecords } from './lib/loopback.mjs'
 
 const started = Date.now()
 const env = process.env
@@ -188,6 +188,26 @@ const control = http.createServer(async (req, res) => {
     const body = Buffer.concat(chunks)
     if (req.url === '/ready' && req.method === 'GET') return readyLine ? reply(200, readyLine) : reply(503, { error: 'starting' })
     if (req.url === '/authorize' && req.method === 'POST') return reply(...(await authorizeFor(body)))
+    // DNS TXT records the PDS sees (e.g. `_lexicon.<authority>` → `did=…`): PUT a JSON list of
+    // values, DELETE to remove.
+    const txtMatch = /^\/dns\/txt\/([A-Za-z0-9._-]+)$/.exec(req.url ?? '')
+    if (txtMatch && req.method === 'PUT') {
+      let values
+      try { values = JSON.parse(body.toString('utf8')) } catch { return reply(400, { error: 'body must be JSON' }) }
+      if (!Array.isArray(values) || !values.every((v) => typeof v === 'string')) return reply(400, { error: 'a list of strings' })
+      txtRecords.set(txtMatch[1].toLowerCase(), values)
+      return reply(200, { name: txtMatch[1].toLowerCase(), values })
+    }
+    if (txtMatch && req.method === 'DELETE') return reply(200, { removed: txtRecords.delete(txtMatch[1].toLowerCase()) })
+    // Make every lexicon the PDS stored stale, as if its 5-minute refresh time had passed, so
+    // the next expansion (a refresh) fetches the permission set again.
+    if (req.url === '/lexicons/age' && req.method === 'POST') {
+      const result = await pds.ctx.accountManager.db.db
+        .updateTable('lexicon')
+        .set({ updatedAt: new Date(0).toISOString() })
+        .executeTakeFirst()
+      return reply(200, { aged: Number(result?.numUpdatedRows ?? 0) })
+    }
     const match = /^\/clients(\/.+)$/.exec(req.url ?? '')
     const documentPath = match && cleanPath(match[1])
     if (!documentPath) return reply(404, { error: 'not found' })

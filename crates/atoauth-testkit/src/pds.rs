@@ -270,6 +270,88 @@ impl Pds {
             .expect("a resolver for the harness")
     }
 
+    /// Sets the DNS TXT records the PDS sees for `name` (the PDS resolves nothing else): for a
+    /// permission set, `_lexicon.<authority>` → `did=<repository>`.
+    ///
+    /// # Panics
+    /// When the control server refuses.
+    pub async fn set_txt(&self, name: &str, values: &[&str]) {
+        let url = self
+            .ready
+            .control_url
+            .join(&format!("dns/txt/{name}"))
+            .expect("a valid DNS name");
+        let response = self
+            .http
+            .put(url)
+            .json(&values)
+            .send()
+            .await
+            .expect("the control server answers");
+        assert!(response.status().is_success(), "set_txt {name}: {}", response.status());
+    }
+
+    /// Makes every lexicon the PDS has stored stale, as if its 5-minute refresh time had passed:
+    /// the next expansion of a permission set (at a refresh) fetches it again.
+    ///
+    /// # Panics
+    /// When the control server refuses.
+    pub async fn age_lexicons(&self) -> u64 {
+        let url = self
+            .ready
+            .control_url
+            .join("lexicons/age")
+            .expect("a valid control URL");
+        let answer: serde_json::Value = self
+            .http
+            .post(url)
+            .send()
+            .await
+            .expect("the control server answers")
+            .json()
+            .await
+            .expect("JSON");
+        answer["aged"].as_u64().expect("a count")
+    }
+
+    /// Writes a lexicon document into `account`'s repository (`com.atproto.lexicon.schema`,
+    /// keyed by its `id`), as its author would publish it; returns the record's CID.
+    ///
+    /// # Panics
+    /// When the PDS refuses.
+    pub async fn publish_lexicon(&self, account: &Account, document: &serde_json::Value) -> String {
+        let session: serde_json::Value = self
+            .http
+            .post(self.pds_url().join("xrpc/com.atproto.server.createSession").expect("URL"))
+            .json(&serde_json::json!({"identifier": account.handle, "password": account.password}))
+            .send()
+            .await
+            .expect("createSession")
+            .json()
+            .await
+            .expect("JSON");
+        let token = session["accessJwt"].as_str().expect("an access token");
+        let mut record = document.clone();
+        record["$type"] = "com.atproto.lexicon.schema".into();
+        let response = self
+            .http
+            .post(self.pds_url().join("xrpc/com.atproto.repo.putRecord").expect("URL"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "repo": account.did,
+                "collection": "com.atproto.lexicon.schema",
+                "rkey": document["id"],
+                "record": record,
+            }))
+            .send()
+            .await
+            .expect("putRecord");
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.expect("JSON");
+        assert!(status.is_success(), "putRecord: {status} {answer}");
+        answer["cid"].as_str().expect("a CID").to_owned()
+    }
+
     /// The PEM file of the throw-away CA that signed the client host's certificate: what a
     /// client trusts to fetch from the client host itself (the PDS already does).
     pub fn client_host_ca(&self) -> PathBuf {

@@ -87,6 +87,8 @@ pub mod events;
 pub mod http;
 pub mod identity;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod lexicon;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod loopback;
 pub mod protocol;
 pub mod scope;

@@ -3,6 +3,9 @@
 //  * Name resolution: `localhost` and the client-metadata host alias resolve to
 //    127.0.0.1; every other name fails with ENOTFOUND without a DNS query, so
 //    the PDS cannot reach the network (its placeholder appview URL fails fast).
+//  * TXT lookups answer only from `txtRecords` (the control server fills it, e.g. with a
+//    `_lexicon.<authority>` record naming a permission set's repository); every other name
+//    fails without a DNS query.
 //  * Listening: a server started with only a port is bound to 127.0.0.1.
 import dns from 'node:dns'
 import dnsPromises from 'node:dns/promises'
@@ -10,6 +13,9 @@ import { syncBuiltinESMExports } from 'node:module'
 import net from 'node:net'
 
 export const BIND = '127.0.0.1'
+
+/** DNS TXT records this process answers: lower-case name → list of values. */
+export const txtRecords = new Map()
 
 export function confineToLoopback(aliases) {
   const table = new Map([['localhost', BIND], ...aliases.map((a) => [a.toLowerCase(), BIND])])
@@ -42,10 +48,19 @@ export function confineToLoopback(aliases) {
   }
   const resolvers = ['resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname', 'resolveMx',
     'resolveNaptr', 'resolveNs', 'resolvePtr', 'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse']
+  const txt = (hostname) => {
+    const values = txtRecords.get(String(hostname).toLowerCase().replace(/\.$/, ''))
+    if (!values) throw Object.assign(refuse(hostname), { code: 'ENOTFOUND' })
+    return values.map((value) => [value])
+  }
   for (const name of resolvers) {
     dns[name] = (hostname, ...rest) => process.nextTick(rest.at(-1), refuse(hostname))
     dnsPromises[name] = async (hostname) => { throw refuse(hostname) }
   }
+  dns.resolveTxt = (hostname, callback) => {
+    try { process.nextTick(callback, null, txt(hostname)) } catch (err) { process.nextTick(callback, err) }
+  }
+  dnsPromises.resolveTxt = async (hostname) => txt(hostname)
   syncBuiltinESMExports()
 
   const originalListen = net.Server.prototype.listen

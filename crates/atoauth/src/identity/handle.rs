@@ -103,22 +103,7 @@ pub(super) async fn txt_lookup(dns: &TokioResolver, handle: &Handle) -> Result<D
         }
     };
     // D.16: only values starting with "did="; several different DIDs are an error.
-    let values: BTreeSet<String> = lookup
-        .answers()
-        .iter()
-        .filter_map(|record| match &record.data {
-            RData::TXT(txt) => {
-                let joined: Vec<u8> = txt
-                    .txt_data
-                    .iter()
-                    .flat_map(|s| s.iter().copied())
-                    .collect();
-                String::from_utf8(joined).ok()
-            }
-            _ => None,
-        })
-        .filter_map(|value| value.strip_prefix("did=").map(str::to_owned))
-        .collect();
+    let values = did_values(lookup.answers());
     let mut values = values.into_iter();
     match (values.next(), values.next()) {
         (None, _) => Err(not_found(handle, format!("no did= TXT record at {name}"))),
@@ -132,6 +117,26 @@ pub(super) async fn txt_lookup(dns: &TokioResolver, handle: &Handle) -> Result<D
                 .join(", "),
         }),
     }
+}
+
+/// The `did=` values of TXT answers (each record's strings joined), without the prefix. Shared
+/// with lexicon authority lookups (`_lexicon.<authority>`), which use the same format.
+pub(crate) fn did_values(answers: &[hickory_resolver::proto::rr::Record]) -> BTreeSet<String> {
+    answers
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::TXT(txt) => {
+                let joined: Vec<u8> = txt
+                    .txt_data
+                    .iter()
+                    .flat_map(|s| s.iter().copied())
+                    .collect();
+                String::from_utf8(joined).ok()
+            }
+            _ => None,
+        })
+        .filter_map(|value| value.strip_prefix("did=").map(|did| did.trim().to_owned()))
+        .collect()
 }
 
 /// D.19: the answer must be a valid DID of a supported method.

@@ -44,6 +44,7 @@ pub use cache::{IdentityCache, MemoryIdentityCache};
 pub use document::{DidDocument, Service, VerificationMethod};
 pub use error::IdentityError;
 pub use handle::HandleResolution;
+pub(crate) use handle::did_values;
 
 use crate::http::{HttpClient, TargetPolicy};
 use crate::syntax::{AtIdentifier, Did, Handle};
@@ -276,7 +277,7 @@ impl Inner {
 }
 
 #[cfg(feature = "reqwest")]
-fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, IdentityError> {
+pub(crate) fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, IdentityError> {
     Ok(Arc::new(
         crate::http::HardenedClient::builder()
             .target_policy(policy)
@@ -285,14 +286,14 @@ fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, IdentityErr
 }
 
 #[cfg(not(feature = "reqwest"))]
-fn default_http(_: TargetPolicy) -> Result<Arc<dyn HttpClient>, IdentityError> {
+pub(crate) fn default_http(_: TargetPolicy) -> Result<Arc<dyn HttpClient>, IdentityError> {
     Err(IdentityError::Network {
         what: "no HTTP client: enable the `reqwest` feature or call http_client()".to_owned(),
         source: None,
     })
 }
 
-fn system_dns() -> Result<TokioResolver, IdentityError> {
+pub(crate) fn system_dns() -> Result<TokioResolver, IdentityError> {
     let mut builder = TokioResolver::builder_tokio().map_err(|e| IdentityError::Network {
         what: "reading the system DNS configuration".to_owned(),
         source: Some(Arc::new(e)),

@@ -73,6 +73,42 @@ impl Scope {
             .collect()
     }
 
+    /// This scope with each `include:` token replaced by the permissions its set grants
+    /// (§5.26–§5.30), resolved with `resolver`: what the authorization server will grant when
+    /// the user accepts everything. Other tokens, invalid ones included, are kept.
+    ///
+    /// # Errors
+    /// The first set that cannot be resolved, named by its token; a set the resolver does not
+    /// know is an error too.
+    pub async fn expand_includes<R: super::PermissionSetResolver>(
+        &self,
+        resolver: &R,
+    ) -> Result<Self, ScopeError> {
+        let mut expanded = Self::default();
+        for token in &self.tokens {
+            match &token.parsed {
+                Ok(Permission::Include(include)) => {
+                    let set = resolver.resolve(&include.nsid).await?.ok_or_else(|| {
+                        ScopeError::invalid(&token.raw, "the permission set could not be found")
+                    })?;
+                    for permission in set.expand(include) {
+                        expanded = expanded.with(permission);
+                    }
+                }
+                _ => expanded.tokens.push(token.clone()),
+            }
+        }
+        Ok(expanded)
+    }
+
+    /// Whether any token is an `include:` of a permission set.
+    #[must_use]
+    pub fn has_includes(&self) -> bool {
+        self.tokens
+            .iter()
+            .any(|t| matches!(t.parsed, Ok(Permission::Include(_))))
+    }
+
     /// The invalid tokens.
     pub fn invalid(&self) -> impl Iterator<Item = &ScopeError> {
         self.tokens.iter().filter_map(|t| t.parsed.as_ref().err())
