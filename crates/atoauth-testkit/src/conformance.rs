@@ -33,6 +33,7 @@ pub fn sample_pending(app_state: &str) -> PendingAuthorization {
             kid: None,
         },
         scope: "atproto".to_owned(),
+        expanded_scope: None,
         expected_did: Did::new("did:plc:ewvi7nxzyoun6zhxrhs64oiz").ok(),
         app_state: Some(app_state.to_owned()),
         created_at: 1,

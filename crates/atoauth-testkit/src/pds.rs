@@ -288,7 +288,11 @@ impl Pds {
             .send()
             .await
             .expect("the control server answers");
-        assert!(response.status().is_success(), "set_txt {name}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "set_txt {name}: {}",
+            response.status()
+        );
     }
 
     /// Makes every lexicon the PDS has stored stale, as if its 5-minute refresh time had passed:
@@ -322,7 +326,11 @@ impl Pds {
     pub async fn publish_lexicon(&self, account: &Account, document: &serde_json::Value) -> String {
         let session: serde_json::Value = self
             .http
-            .post(self.pds_url().join("xrpc/com.atproto.server.createSession").expect("URL"))
+            .post(
+                self.pds_url()
+                    .join("xrpc/com.atproto.server.createSession")
+                    .expect("URL"),
+            )
             .json(&serde_json::json!({"identifier": account.handle, "password": account.password}))
             .send()
             .await
@@ -335,7 +343,11 @@ impl Pds {
         record["$type"] = "com.atproto.lexicon.schema".into();
         let response = self
             .http
-            .post(self.pds_url().join("xrpc/com.atproto.repo.putRecord").expect("URL"))
+            .post(
+                self.pds_url()
+                    .join("xrpc/com.atproto.repo.putRecord")
+                    .expect("URL"),
+            )
             .bearer_auth(token)
             .json(&serde_json::json!({
                 "repo": account.did,

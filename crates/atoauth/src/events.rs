@@ -35,6 +35,19 @@ pub enum SessionEvent {
         /// What went wrong.
         error: String,
     },
+    /// A refresh came back with another grant than before: the authorization server expanded
+    /// a permission set (`include:`) anew and the set had changed, or it narrowed the grant.
+    /// Re-check what the session may do ([`crate::OAuthSession::permissions`]).
+    ScopeChanged {
+        /// The account.
+        did: Did,
+        /// The session.
+        session_id: SessionId,
+        /// The grant before the refresh.
+        before: String,
+        /// The grant now.
+        after: String,
+    },
     /// The session was deleted.
     Deleted {
         /// The account.

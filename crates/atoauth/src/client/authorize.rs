@@ -140,6 +140,7 @@ impl OAuthClient {
     ) -> Result<Url, OAuthError> {
         let inner = &self.inner;
         let scope = self.checked_scope(options.scope.as_deref())?;
+        let expanded_scope = self.expanded(&scope).await?;
         let redirect_uri = self.checked_redirect_uri(options.redirect_uri.as_deref())?;
         let target = self.target(input.trim()).await?;
         let server = &target.discovered.server;
@@ -191,6 +192,7 @@ impl OAuthClient {
             redirect_uri,
             auth: binding,
             scope,
+            expanded_scope,
             expected_did: target.expected_did,
             app_state: options.app_state,
             created_at: now,
@@ -239,6 +241,20 @@ impl OAuthClient {
             login_hint: Some(identifier.to_string()),
             expected_did: Some(identity.did),
         })
+    }
+
+    /// The scope with its `include:` tokens expanded (§5), when the client resolves permission
+    /// sets and there are any; a set that cannot be resolved stops the sign-in before PAR.
+    async fn expanded(&self, scope: &str) -> Result<Option<String>, OAuthError> {
+        let parsed = crate::scope::Scope::parse(scope);
+        match &self.inner.config().permission_sets {
+            Some(sets) if parsed.has_includes() => parsed
+                .expand_includes(sets)
+                .await
+                .map(|expanded| Some(expanded.to_string()))
+                .map_err(OAuthError::InvalidScope),
+            _ => Ok(None),
+        }
     }
 
     /// G2: the requested scope includes `atproto` and is a subset of the declared scope.

@@ -49,6 +49,7 @@ pub struct OAuthClientBuilder {
     no_skew_correction: bool,
     jitter_secs: Option<u32>,
     request_timeout: Option<Duration>,
+    permission_sets: Option<crate::scope::SharedPermissionSets>,
 }
 
 impl std::fmt::Debug for OAuthClientBuilder {
@@ -228,6 +229,20 @@ impl OAuthClientBuilder {
         self
     }
 
+    /// Resolves the permission sets of `include:` scopes (a
+    /// [`LexiconResolver`](crate::lexicon::LexiconResolver), or
+    /// [`StaticPermissionSets`](crate::scope::StaticPermissionSets)): `start_authorization`
+    /// then checks each requested set and predicts the grant, so that
+    /// [`OAuthSession::scope_diff`](crate::OAuthSession::scope_diff) compares like with like.
+    /// The `include:` tokens are still sent as written: the authorization server expands them.
+    pub fn permission_sets(
+        mut self,
+        resolver: impl crate::scope::PermissionSetResolver + 'static,
+    ) -> Self {
+        self.permission_sets = Some(crate::scope::SharedPermissionSets::new(resolver));
+        self
+    }
+
     /// Accept a port in the client metadata's `client_id` (B1: the spec forbids it; the
     /// official authorization server accepts it). Only for a client host on a test machine.
     pub fn insecure_allow_client_id_port(mut self) -> Self {
@@ -319,6 +334,7 @@ impl OAuthClientBuilder {
                 event_handlers: self.event_handlers,
                 refresh_jitter_secs: i64::from(self.jitter_secs.unwrap_or(30)),
                 request_timeout: self.request_timeout,
+                permission_sets: self.permission_sets,
             })),
         })
     }

@@ -214,7 +214,12 @@ impl OAuthClient {
             client_id: inner.config().client_id.clone(),
             auth: pending.auth.clone(),
             scope: tokens.scope.clone(),
-            requested_scope: pending.scope.clone(),
+            // Permission sets expanded (when the client resolves them), so that the requested
+            // scope compares with the grant, which the server expanded too.
+            requested_scope: pending
+                .expanded_scope
+                .clone()
+                .unwrap_or_else(|| pending.scope.clone()),
             access_token: tokens.access_token.clone(),
             refresh_token: tokens.refresh_token.clone(),
             expires_at: tokens.expires_at,

@@ -79,6 +79,8 @@ pub(crate) struct EngineConfig {
     pub(crate) event_handlers: Vec<SessionEventHandler>,
     pub(crate) refresh_jitter_secs: i64,
     pub(crate) request_timeout: Option<std::time::Duration>,
+    /// Expands `include:` scopes to predict grants (permission spec §5).
+    pub(crate) permission_sets: Option<crate::scope::SharedPermissionSets>,
 }
 
 impl Engine {

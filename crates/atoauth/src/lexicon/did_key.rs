@@ -44,12 +44,16 @@ impl SigningKey {
                     Err("the Multikey is neither secp256k1 nor P-256".to_owned())
                 }
             }
-            "EcdsaSecp256k1VerificationKey2019" => k256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes)
-                .map(Self::K256)
-                .map_err(|e| bad_point(&e)),
-            "EcdsaSecp256r1VerificationKey2019" => p256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes)
-                .map(Self::P256)
-                .map_err(|e| bad_point(&e)),
+            "EcdsaSecp256k1VerificationKey2019" => {
+                k256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes)
+                    .map(Self::K256)
+                    .map_err(|e| bad_point(&e))
+            }
+            "EcdsaSecp256r1VerificationKey2019" => {
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes)
+                    .map(Self::P256)
+                    .map_err(|e| bad_point(&e))
+            }
             other => Err(format!("unsupported verification method type {other}")),
         }
     }
@@ -59,15 +63,13 @@ impl SigningKey {
         match self {
             Self::K256(key) => {
                 use k256::ecdsa::signature::Verifier;
-                k256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| {
-                    sig.normalize_s() == sig && key.verify(message, &sig).is_ok()
-                })
+                k256::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|sig| sig.normalize_s() == sig && key.verify(message, &sig).is_ok())
             }
             Self::P256(key) => {
                 use p256::ecdsa::signature::Verifier;
-                p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| {
-                    sig.normalize_s() == sig && key.verify(message, &sig).is_ok()
-                })
+                p256::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|sig| sig.normalize_s() == sig && key.verify(message, &sig).is_ok())
             }
         }
     }

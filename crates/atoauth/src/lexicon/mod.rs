@@ -137,7 +137,8 @@ pub struct LexiconResolverBuilder {
 
 impl std::fmt::Debug for LexiconResolverBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LexiconResolverBuilder").finish_non_exhaustive()
+        f.debug_struct("LexiconResolverBuilder")
+            .finish_non_exhaustive()
     }
 }
 
@@ -283,16 +284,19 @@ impl LexiconResolver {
             did: did.clone(),
             reason,
         };
-        let document = tokio::time::timeout(self.inner.timeout, self.inner.identity.resolve_did(&did))
-            .await
-            .map_err(|_| identity_failed("timed out".to_owned()))?
-            .map_err(|e| identity_failed(e.to_string()))?;
+        let document =
+            tokio::time::timeout(self.inner.timeout, self.inner.identity.resolve_did(&did))
+                .await
+                .map_err(|_| identity_failed("timed out".to_owned()))?
+                .map_err(|e| identity_failed(e.to_string()))?;
         let pds = document
             .pds_endpoint(self.inner.identity.target_policy())
             .map_err(identity_failed)?;
         let key = document
             .signing_key()
-            .ok_or_else(|| identity_failed("the DID document has no #atproto signing key".to_owned()))
+            .ok_or_else(|| {
+                identity_failed("the DID document has no #atproto signing key".to_owned())
+            })
             .and_then(|method| did_key::SigningKey::from_method(method).map_err(identity_failed))?;
         let car = self.get_record(nsid, &did, &pds).await?;
         let proof_failed = |reason: String| LexiconError::Proof {
@@ -329,16 +333,19 @@ impl LexiconResolver {
             name: name.clone(),
             reason,
         };
-        let lookup = tokio::time::timeout(self.inner.timeout, self.inner.dns.txt_lookup(format!("{name}.")))
-            .await
-            .map_err(|_| failed("the DNS lookup timed out".to_owned()))?
-            .map_err(|e| {
-                if e.is_no_records_found() || e.is_nx_domain() {
-                    failed("no TXT record".to_owned())
-                } else {
-                    failed(format!("DNS: {e}"))
-                }
-            })?;
+        let lookup = tokio::time::timeout(
+            self.inner.timeout,
+            self.inner.dns.txt_lookup(format!("{name}.")),
+        )
+        .await
+        .map_err(|_| failed("the DNS lookup timed out".to_owned()))?
+        .map_err(|e| {
+            if e.is_no_records_found() || e.is_nx_domain() {
+                failed("no TXT record".to_owned())
+            } else {
+                failed(format!("DNS: {e}"))
+            }
+        })?;
         let values = crate::identity::did_values(lookup.answers());
         let mut values = values.into_iter();
         let value = match (values.next(), values.next()) {
@@ -348,7 +355,9 @@ impl LexiconResolver {
         };
         let did = Did::new(&value).map_err(|e| failed(format!("not a DID: {e}")))?;
         if did.method() == DidMethod::Other {
-            return Err(failed(format!("{did}: only did:plc and did:web are supported")));
+            return Err(failed(format!(
+                "{did}: only did:plc and did:web are supported"
+            )));
         }
         Ok(did)
     }

@@ -168,7 +168,9 @@ fn find(blocks: &Blocks, root: Cid, key: &[u8]) -> Result<Cid, String> {
         let mut left = node.l;
         let mut next = None;
         for entry in &node.e {
-            let shared = previous.get(..entry.p).ok_or("an MST entry's prefix is too long")?;
+            let shared = previous
+                .get(..entry.p)
+                .ok_or("an MST entry's prefix is too long")?;
             let mut full = shared.to_vec();
             full.extend_from_slice(&entry.k);
             match key.cmp(full.as_slice()) {
@@ -201,10 +203,14 @@ fn to_json(ipld: Ipld) -> serde_json::Value {
     match ipld {
         Ipld::Null => Value::Null,
         Ipld::Bool(b) => Value::Bool(b),
-        Ipld::Integer(i) => i64::try_from(i).map_or_else(|_| Value::String(i.to_string()), Value::from),
+        Ipld::Integer(i) => {
+            i64::try_from(i).map_or_else(|_| Value::String(i.to_string()), Value::from)
+        }
         Ipld::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
         Ipld::String(s) => Value::String(s),
-        Ipld::Bytes(b) => serde_json::json!({"$bytes": base64ct::Base64Unpadded::encode_string(&b)}),
+        Ipld::Bytes(b) => {
+            serde_json::json!({"$bytes": base64ct::Base64Unpadded::encode_string(&b)})
+        }
         Ipld::List(list) => Value::Array(list.into_iter().map(to_json).collect()),
         Ipld::Map(map) => Value::Object(map.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
         Ipld::Link(cid) => serde_json::json!({"$link": cid.to_string()}),

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -138,6 +140,48 @@ pub trait PermissionSetResolver: Send + Sync {
         &self,
         nsid: &Nsid,
     ) -> impl Future<Output = Result<Option<PermissionSet>, ScopeError>> + Send;
+}
+
+/// Any [`PermissionSetResolver`], shared: what a client holds
+/// ([`OAuthClientBuilder::permission_sets`](crate::OAuthClientBuilder::permission_sets)).
+#[derive(Clone)]
+pub struct SharedPermissionSets(Arc<dyn DynPermissionSets>);
+
+impl std::fmt::Debug for SharedPermissionSets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedPermissionSets")
+    }
+}
+
+impl SharedPermissionSets {
+    /// Shares `resolver`.
+    pub fn new(resolver: impl PermissionSetResolver + 'static) -> Self {
+        Self(Arc::new(resolver))
+    }
+}
+
+type SetFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<PermissionSet>, ScopeError>> + Send + 'a>>;
+
+/// The object-safe form of [`PermissionSetResolver`].
+trait DynPermissionSets: Send + Sync + 'static {
+    fn resolve_boxed<'a>(&'a self, nsid: &'a Nsid) -> SetFuture<'a>;
+}
+
+impl<R: PermissionSetResolver + 'static> DynPermissionSets for R {
+    fn resolve_boxed<'a>(&'a self, nsid: &'a Nsid) -> SetFuture<'a> {
+        Box::pin(self.resolve(nsid))
+    }
+}
+
+impl PermissionSetResolver for SharedPermissionSets {
+    fn resolve(
+        &self,
+        nsid: &Nsid,
+    ) -> impl Future<Output = Result<Option<PermissionSet>, ScopeError>> + Send {
+        let (resolver, nsid) = (Arc::clone(&self.0), nsid.clone());
+        async move { resolver.resolve_boxed(&nsid).await }
+    }
 }
 
 /// Permission sets given up front.

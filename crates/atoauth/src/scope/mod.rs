@@ -53,7 +53,9 @@ mod scope_string;
 
 pub use generic::GenericToken;
 pub(crate) use generic::malformed_escape;
-pub use include::{PermissionSet, PermissionSetResolver, StaticPermissionSets};
+pub use include::{
+    PermissionSet, PermissionSetResolver, SharedPermissionSets, StaticPermissionSets,
+};
 pub use permission::{
     AccountAction, AccountAttribute, AccountPermission, Audience, BlobPermission,
     IdentityAttribute, IdentityPermission, IncludePermission, NsidSet, Permission, RepoAction,

@@ -9,6 +9,7 @@ use crate::engine::token::{TokenSet, parse_token_response};
 use crate::error::{Endpoint, OAuthError, SessionEndCause};
 use crate::events::SessionEvent;
 use crate::metadata::AuthorizationServerMetadata;
+use crate::scope::Scope;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::SessionData;
 use crate::syntax::AtIdentifier;
@@ -188,11 +189,22 @@ impl OAuthSession {
                 .await;
             return Err(OAuthError::PersistFailed(error));
         }
+        let before = stored.scope.clone();
+        let after = updated.scope.clone();
         self.replace_data(updated);
         client.emit(&SessionEvent::Updated {
             did: self.inner.did.clone(),
             session_id: self.inner.id.clone(),
         });
+        // Compared by meaning: the same permissions in another order are no change (§6.40).
+        if Scope::parse(&before).permissions() != Scope::parse(&after).permissions() {
+            client.emit(&SessionEvent::ScopeChanged {
+                did: self.inner.did.clone(),
+                session_id: self.inner.id.clone(),
+                before,
+                after,
+            });
+        }
         Ok(())
     }
 

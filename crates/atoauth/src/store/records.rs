@@ -41,6 +41,10 @@ pub struct PendingAuthorization {
     pub auth: ClientAuthBinding,
     /// The scope requested.
     pub scope: String,
+    /// The requested scope with its permission sets expanded, as the client predicted the grant
+    /// (when it has a permission-set resolver and the scope has `include:` tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded_scope: Option<String>,
     /// The DID the flow started from, when it started from an account (L3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_did: Option<Did>,
