@@ -22,6 +22,7 @@ pub mod fixtures;
 pub mod oracle;
 mod pds;
 mod recording;
+pub mod repo;
 mod server;
 pub mod servers;
 pub mod storm;

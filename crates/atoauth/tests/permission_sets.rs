@@ -220,3 +220,230 @@ async fn the_pds_grants_the_expansion_atoauth_predicted_and_re_expands_at_refres
         "{changed:?}"
     );
 }
+
+/// What a hostile lexicon host answers.
+#[derive(Clone)]
+struct Hostile {
+    tamper: atoauth_testkit::repo::Tamper,
+    /// The record, as its `id` should be (or not).
+    record: serde_json::Value,
+    /// Padding that makes the CAR larger than the limit.
+    pad: usize,
+    delay: std::time::Duration,
+}
+
+/// A did:web authority on 127.0.0.1 that serves its DID document and a bent proof of the set
+/// `nsid`; the resolver reaches it through its `_lexicon` TXT record.
+async fn hostile_resolver(
+    nsid: &str,
+    hostile: Hostile,
+) -> (atoauth_testkit::TestServer, TestDns, LexiconResolver) {
+    use std::sync::{Arc, OnceLock};
+
+    use atoauth_testkit::repo::TestRepo;
+    use atoauth_testkit::{Reply, TestServer};
+
+    let answers: Arc<OnceLock<(serde_json::Value, Vec<u8>)>> = Arc::default();
+    let served = Arc::clone(&answers);
+    let delay = hostile.delay;
+    let server = TestServer::start(move |request| {
+        let (document, car) = served.get().expect("set before any request");
+        if request.target == "/.well-known/did.json" {
+            Reply::json(document)
+        } else if request
+            .target
+            .starts_with("/xrpc/com.atproto.sync.getRecord")
+        {
+            Reply::status(200)
+                .header("content-type", "application/vnd.ipld.car")
+                .body(car.clone())
+                .delayed(delay)
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let port = server.address().port();
+    let did = format!("did:web:localhost%3A{port}");
+    let repo = TestRepo::new(&did);
+    let mut car = repo.proof(
+        &format!("com.atproto.lexicon.schema/{nsid}"),
+        &hostile.record,
+        &hostile.tamper,
+    );
+    car.extend(std::iter::repeat_n(0u8, hostile.pad));
+    let _ = answers.set((repo.did_document(&format!("http://localhost:{port}")), car));
+    let name = authority_name(&Nsid::new(nsid).unwrap());
+    let txt = format!("did={did}");
+    let dns = TestDns::start(&[(name.as_str(), &[&[txt.as_str()]])]).await;
+    let resolver = LexiconResolver::builder(pds().identity_resolver())
+        .dns_resolver(dns.resolver())
+        .timeout(std::time::Duration::from_millis(500))
+        .max_bytes(64 * 1024)
+        .build()
+        .unwrap();
+    (server, dns, resolver)
+}
+
+fn honest(nsid: &str) -> Hostile {
+    let mut record = calendar_set(nsid, &["net.example.hostile.event"]);
+    record["$type"] = "com.atproto.lexicon.schema".into();
+    Hostile {
+        tamper: atoauth_testkit::repo::Tamper::None,
+        record,
+        pad: 0,
+        delay: std::time::Duration::ZERO,
+    }
+}
+
+#[tokio::test]
+async fn an_honest_hand_made_proof_verifies() {
+    // The baseline for the hostile cases below: the same server, nothing bent.
+    let nsid = "net.example.hostile.auth";
+    let (_server, _dns, resolver) = hostile_resolver(nsid, honest(nsid)).await;
+    let set = resolver
+        .permission_set(&Nsid::new(nsid).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(set.title.as_deref(), Some("Calendar"));
+}
+
+#[tokio::test]
+async fn bent_proofs_are_refused_with_typed_errors() {
+    use atoauth_testkit::repo::Tamper;
+
+    let nsid = "net.example.hostile.auth";
+    let cases = [
+        (Tamper::BadSignature, "signature"),
+        (Tamper::HighS, "signature"),
+        (Tamper::SwappedRecordBlock, "does not hash"),
+        (
+            Tamper::CommitDid("did:plc:ewvi7nxzyoun6zhxrhs64oiz".into()),
+            "the commit is did:plc:ewvi7nxzyoun6zhxrhs64oiz's",
+        ),
+    ];
+    for (tamper, expected) in cases {
+        let hostile = Hostile {
+            tamper: tamper.clone(),
+            ..honest(nsid)
+        };
+        let (_server, _dns, resolver) = hostile_resolver(nsid, hostile).await;
+        let error = resolver
+            .resolve(&Nsid::new(nsid).unwrap())
+            .await
+            .unwrap_err();
+        let LexiconError::Proof { reason, .. } = &error else {
+            panic!("{tamper:?}: a proof error, got {error}");
+        };
+        assert!(reason.contains(expected), "{tamper:?}: {reason}");
+    }
+
+    // The record moved to another key: the signed tree proves there is none at this one.
+    let hostile = Hostile {
+        tamper: Tamper::KeyPath("com.atproto.lexicon.schema/net.example.hostile.zzz".into()),
+        ..honest(nsid)
+    };
+    let (_server, _dns, resolver) = hostile_resolver(nsid, hostile).await;
+    let error = resolver
+        .resolve(&Nsid::new(nsid).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, LexiconError::NotPublished { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_documents_oversized_and_slow_answers_are_refused() {
+    let nsid = "net.example.hostile.auth";
+    let id = Nsid::new(nsid).unwrap();
+
+    // id ≠ rkey.
+    let mut hostile = honest(nsid);
+    hostile.record["id"] = "net.example.hostile.elsewhere".into();
+    let (_s, _d, resolver) = hostile_resolver(nsid, hostile).await;
+    let error = resolver.resolve(&id).await.unwrap_err();
+    assert!(
+        matches!(&error, LexiconError::Document { reason, .. } if reason.contains("record key")),
+        "{error}"
+    );
+
+    // A lexicon whose main definition is not a permission set.
+    let mut hostile = honest(nsid);
+    hostile.record["defs"]["main"] =
+        json!({"type": "query", "output": {"encoding": "application/json"}});
+    let (_s, _d, resolver) = hostile_resolver(nsid, hostile).await;
+    assert!(
+        resolver.resolve(&id).await.is_ok(),
+        "a lexicon all the same"
+    );
+    let error = resolver.permission_set(&id).await.unwrap_err();
+    assert!(
+        matches!(&error, LexiconError::Document { reason, .. } if reason.contains("permission-set")),
+        "{error}"
+    );
+
+    // Oversized: more than the limit is never read whole.
+    let mut hostile = honest(nsid);
+    hostile.pad = 200 * 1024;
+    let (_s, _d, resolver) = hostile_resolver(nsid, hostile).await;
+    let error = resolver.resolve(&id).await.unwrap_err();
+    assert!(
+        matches!(&error, LexiconError::Fetch { reason, .. } if reason.contains("exceeds")),
+        "{error}"
+    );
+
+    // Slow: cut off at the timeout.
+    let mut hostile = honest(nsid);
+    hostile.delay = std::time::Duration::from_secs(3);
+    let (_s, _d, resolver) = hostile_resolver(nsid, hostile).await;
+    let started = std::time::Instant::now();
+    let error = resolver.resolve(&id).await.unwrap_err();
+    assert!(matches!(error, LexiconError::Fetch { .. }), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_txt_record_naming_another_repository_finds_no_set() {
+    // The TXT record names bob, whose repository has no such lexicon: the PDS says so.
+    let pds = pds();
+    let txt = format!("did={}", pds.bob().did);
+    let dns = TestDns::start(&[("_lexicon.elsewhere.example.net", &[&[txt.as_str()]])]).await;
+    let resolver = LexiconResolver::builder(pds.identity_resolver())
+        .dns_resolver(dns.resolver())
+        .build()
+        .unwrap();
+    let error = resolver
+        .resolve(&nsid!("net.example.elsewhere.auth"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, LexiconError::NotPublished { did, .. } if did.as_str() == pds.bob().did),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_include_among_a_set_s_members_is_dropped_not_followed() {
+    // The format has no nested sets: an `include` member grants nothing, so there is no loop.
+    let mut document = calendar_set("com.example.loop.auth", &["com.example.loop.event"]);
+    document["defs"]["main"]["permissions"]
+        .as_array_mut()
+        .unwrap()
+        .push(
+            json!({"type": "permission", "resource": "include", "nsid": "com.example.loop.auth"}),
+        );
+    let set = atoauth::scope::PermissionSet::from_lexicon(&document).unwrap();
+    let atoauth::Permission::Include(include) =
+        atoauth::Permission::parse("include:com.example.loop.auth").unwrap()
+    else {
+        unreachable!()
+    };
+    let granted = set.expand(&include);
+    assert_eq!(granted.len(), 1, "only the repo member: {granted:?}");
+}

@@ -61,6 +61,14 @@ pub enum LexiconError {
         /// What failed.
         reason: String,
     },
+    /// The authority's repository proves it holds no lexicon of this NSID.
+    #[error("{nsid}: {did}'s repository holds no such lexicon")]
+    NotPublished {
+        /// The lexicon.
+        nsid: Nsid,
+        /// The authority the TXT record named.
+        did: Did,
+    },
     /// The record's proof does not verify: it is not in the authority's signed repository.
     #[error("{nsid}: the record's proof does not verify: {reason}")]
     Proof {
@@ -305,8 +313,12 @@ impl LexiconResolver {
         };
         let blocks = proof::Blocks::read(&car).await.map_err(proof_failed)?;
         let path = format!("com.atproto.lexicon.schema/{nsid}");
-        let record =
-            proof::verify_record(&blocks, did.as_str(), &key, &path).map_err(proof_failed)?;
+        let record = proof::verify_record(&blocks, did.as_str(), &key, &path)
+            .map_err(proof_failed)?
+            .ok_or_else(|| LexiconError::NotPublished {
+                nsid: nsid.clone(),
+                did: did.clone(),
+            })?;
         let bad = |reason: &str| LexiconError::Document {
             nsid: nsid.clone(),
             reason: reason.to_owned(),

@@ -125,13 +125,14 @@ pub(crate) struct ProvenRecord {
 }
 
 /// Checks the proof in `blocks` that `did`'s repository, signed with `key`, holds `key_path`
-/// (`collection/rkey`), and returns the record.
+/// (`collection/rkey`), and returns the record; `None` when the proof shows the tree has no
+/// such key (a PDS answers a missing record with that proof of absence).
 pub(crate) fn verify_record(
     blocks: &Blocks,
     did: &str,
     key: &SigningKey,
     key_path: &str,
-) -> Result<ProvenRecord, String> {
+) -> Result<Option<ProvenRecord>, String> {
     let commit: SignedCommit = blocks.decode(&blocks.root, "commit")?;
     if commit.did != did {
         return Err(format!("the commit is {}'s, not {did}'s", commit.did));
@@ -150,16 +151,19 @@ pub(crate) fn verify_record(
     if !key.verifies(&unsigned, &commit.sig) {
         return Err("the commit signature does not verify with the DID's signing key".to_owned());
     }
-    let cid = find(blocks, commit.data, key_path.as_bytes())?;
+    let Some(cid) = find(blocks, commit.data, key_path.as_bytes())? else {
+        return Ok(None);
+    };
     let ipld: Ipld = blocks.decode(&cid, "record")?;
-    Ok(ProvenRecord {
+    Ok(Some(ProvenRecord {
         cid,
         value: to_json(ipld),
-    })
+    }))
 }
 
-/// Walks the MST from `root` to `key`; the CID it maps to.
-fn find(blocks: &Blocks, root: Cid, key: &[u8]) -> Result<Cid, String> {
+/// Walks the MST from `root` to `key`: the CID it maps to, or `None` when the tree proves it
+/// absent (the walk ends where the key would be). A missing node on the way is an error.
+fn find(blocks: &Blocks, root: Cid, key: &[u8]) -> Result<Option<Cid>, String> {
     let mut node_cid = root;
     for _ in 0..MAX_DEPTH {
         let node: Node = blocks.decode(&node_cid, "MST node")?;
@@ -174,7 +178,7 @@ fn find(blocks: &Blocks, root: Cid, key: &[u8]) -> Result<Cid, String> {
             let mut full = shared.to_vec();
             full.extend_from_slice(&entry.k);
             match key.cmp(full.as_slice()) {
-                std::cmp::Ordering::Equal => return Ok(entry.v),
+                std::cmp::Ordering::Equal => return Ok(Some(entry.v)),
                 std::cmp::Ordering::Less => {
                     next = Some(left);
                     break;
@@ -189,7 +193,7 @@ fn find(blocks: &Blocks, root: Cid, key: &[u8]) -> Result<Cid, String> {
         }
         match next.unwrap_or(left) {
             Some(child) => node_cid = child,
-            None => return Err("the record is not in the proven tree".to_owned()),
+            None => return Ok(None),
         }
     }
     Err("the MST is deeper than any real repository".to_owned())
