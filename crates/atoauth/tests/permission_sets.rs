@@ -447,3 +447,56 @@ fn an_include_among_a_set_s_members_is_dropped_not_followed() {
     let granted = set.expand(&include);
     assert_eq!(granted.len(), 1, "only the repo member: {granted:?}");
 }
+
+#[tokio::test]
+async fn bluesky_s_own_sets_expand_here_as_the_pds_expands_them() {
+    use std::sync::Arc;
+
+    use atoauth::{LoopbackClient, MemoryStore, OAuthClient};
+
+    // Bluesky's app.bsky.auth* permission sets, as @atproto/pds ships them (testdata/lexicon/
+    // bluesky), published in alice's repository under `_lexicon.bsky.app` for this test.
+    let pds = pds();
+    let alice = pds.alice();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lexicon/bluesky");
+    let mut sets = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let document: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        pds.publish_lexicon(alice, &document).await;
+        sets.push(document["id"].as_str().unwrap().to_owned());
+    }
+    sets.sort();
+    assert_eq!(sets.len(), 9, "{sets:?}");
+    let txt = format!("did={}", alice.did);
+    pds.set_txt("_lexicon.bsky.app", &[&txt]).await;
+    let dns = TestDns::start(&[("_lexicon.bsky.app", &[&[txt.as_str()]])]).await;
+    let resolver = LexiconResolver::builder(pds.identity_resolver())
+        .dns_resolver(dns.resolver())
+        .build()
+        .unwrap();
+
+    for set in &sets {
+        let scope = format!("atproto include:{set}?aud=did:web:api.bsky.app%23bsky_appview");
+        let predicted = Scope::parse(&scope)
+            .expand_includes(&resolver)
+            .await
+            .unwrap();
+        let client = OAuthClient::builder()
+            .loopback(LoopbackClient::with_scope(&scope).unwrap())
+            .insecure_local_pds(pds.plc_url().clone(), pds.pds_url().clone())
+            .store(Arc::new(MemoryStore::default()))
+            .permission_sets(resolver.clone())
+            .build()
+            .unwrap();
+        let session = pds.sign_in(&client, pds.bob()).await;
+        assert_eq!(
+            session.granted_scope().permissions(),
+            predicted.permissions(),
+            "{set}: the PDS granted {}, atoauth predicted {predicted}",
+            session.granted_scope()
+        );
+        assert!(session.scope_diff().is_complete(), "{set}");
+        session.sign_out().await.unwrap();
+    }
+}
