@@ -68,6 +68,11 @@ pub(crate) struct GlobalOptions {
     )]
     insecure_dev_resolve: Vec<(String, std::net::IpAddr)>,
 
+    /// With --insecure-dev: ask this DNS server (IP:PORT, UDP) for TXT records (handles'
+    /// `_atproto`, permission sets' `_lexicon`) instead of the system's
+    #[arg(long, global = true, value_name = "IP:PORT")]
+    dns_server: Option<std::net::SocketAddr>,
+
     /// Print structured output as JSON, where a command has any
     #[arg(long, env = "ATOAUTH_JSON", global = true, value_parser = BoolishValueParser::new())]
     json: bool,
@@ -89,6 +94,7 @@ pub(crate) struct Config {
     pub(crate) insecure_dev: bool,
     pub(crate) insecure_dev_ca: Option<PathBuf>,
     pub(crate) insecure_dev_resolve: Vec<(String, std::net::IpAddr)>,
+    pub(crate) dns_server: Option<std::net::SocketAddr>,
     pub(crate) json: bool,
     pub(crate) verbose: bool,
     /// Colour and progress output: only on a terminal, and never with NO_COLOR set.
@@ -124,6 +130,30 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The DNS resolver for TXT lookups: `--dns-server` (development), else the system's.
+    pub(crate) fn dns_resolver(&self) -> anyhow::Result<Option<hickory_resolver::TokioResolver>> {
+        use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+        use hickory_resolver::net::runtime::TokioRuntimeProvider;
+
+        let Some(server) = self.dns_server else {
+            return Ok(None);
+        };
+        let mut connection = ConnectionConfig::udp();
+        connection.port = server.port();
+        let name_server = NameServerConfig::new(server.ip(), true, vec![connection]);
+        let config = ResolverConfig::from_parts(None, vec![], vec![name_server]);
+        let mut builder = hickory_resolver::TokioResolver::builder_with_config(
+            config,
+            TokioRuntimeProvider::default(),
+        );
+        builder.options_mut().attempts = 2;
+        Ok(Some(builder.build().map_err(|e| {
+            anyhow::anyhow!("cannot use --dns-server {server}: {e}")
+        })?))
+    }
+}
+
 /// `HOST=IP` for `--insecure-dev-resolve`.
 fn parse_resolve(value: &str) -> Result<(String, std::net::IpAddr), String> {
     let (host, ip) = value
@@ -143,9 +173,13 @@ impl GlobalOptions {
         // Checked here rather than by clap, whose `requires` does not see a global flag given
         // before the subcommand.
         if !self.insecure_dev
-            && (self.insecure_dev_ca.is_some() || !self.insecure_dev_resolve.is_empty())
+            && (self.insecure_dev_ca.is_some()
+                || !self.insecure_dev_resolve.is_empty()
+                || self.dns_server.is_some())
         {
-            anyhow::bail!("--insecure-dev-ca and --insecure-dev-resolve need --insecure-dev");
+            anyhow::bail!(
+                "--insecure-dev-ca, --insecure-dev-resolve and --dns-server need --insecure-dev"
+            );
         }
         let data_dir = match self.data_dir {
             Some(dir) => dir,
@@ -160,6 +194,7 @@ impl GlobalOptions {
             insecure_dev: self.insecure_dev,
             insecure_dev_ca: self.insecure_dev_ca,
             insecure_dev_resolve: self.insecure_dev_resolve,
+            dns_server: self.dns_server,
             json: self.json,
             verbose: self.verbose,
             decorate: std::io::stderr().is_terminal() && !no_color,

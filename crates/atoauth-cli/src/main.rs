@@ -72,7 +72,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => block_on(serve::run(&config, args)),
         Command::Sessions(args) => block_on(session_commands::sessions(&config, args)),
         Command::Whoami(args) => block_on(session_commands::whoami(&config, args)),
-        Command::Scope(args) => scope::run(&config, args),
+        Command::Scope(args) => block_on(scope::run(&config, args)),
     };
     match outcome {
         Ok(code) => code,

@@ -28,6 +28,9 @@ pub(crate) fn identity_resolver(config: &Config) -> anyhow::Result<IdentityResol
     if let Some(service) = &config.handle_resolver {
         builder = builder.handle_resolution(HandleResolution::Service(service.clone()));
     }
+    if let Some(dns) = config.dns_resolver()? {
+        builder = builder.dns_resolver(dns);
+    }
     builder.build().context("cannot set up identity resolution")
 }
 

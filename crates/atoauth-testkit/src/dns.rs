@@ -53,6 +53,11 @@ impl TestDns {
         }
     }
 
+    /// The server's UDP address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
     /// How many queries arrived.
     pub fn query_count(&self) -> usize {
         self.queries.load(Ordering::SeqCst)
