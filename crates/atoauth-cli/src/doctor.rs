@@ -31,6 +31,11 @@ Exit code 0 when every step that ran passed, 1 otherwise.\n\
 pub(crate) struct DoctorArgs {
     /// A handle, a DID, or a PDS / entryway URL
     input: String,
+
+    /// Also check this published client: its metadata document (B), and each `include:`
+    /// permission set its scope asks for (resolved and verified over the network)
+    #[arg(long, value_name = "HTTPS URL")]
+    client_id: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -95,6 +100,12 @@ fn fix_for(rule: &str) -> &'static str {
         "F5" => "list the PDS in the authorization server's protected_resources",
         "F6" => {
             "give a PDS URL (with protected-resource metadata) or an authorization server's issuer"
+        }
+        "B" => {
+            "fix the client metadata document (atoauth client-metadata validate shows every rule)"
+        }
+        "§5" => {
+            "publish the set's lexicon in its authority's repository and a _lexicon.<authority> TXT record did=<that DID>, or drop the include: token"
         }
         _ => "see the atproto OAuth specification for this rule",
     }
@@ -328,6 +339,46 @@ impl Doctor {
     }
 }
 
+impl Doctor {
+    /// The client's metadata document, then each `include:` set of its scope (§5).
+    async fn client(&mut self, client_id: &str) {
+        let started = Instant::now();
+        let metadata = crate::account::fetch_client_metadata(&self.config, client_id).await;
+        let outcome = metadata
+            .as_ref()
+            .map(|m| format!("{} (scope {})", m.client_id, m.scope))
+            .map_err(|e| ("B", format!("{e:#}")));
+        if !self.record("client metadata document", started, outcome) {
+            return;
+        }
+        let Ok(metadata) = metadata else { return };
+        let scope = atoauth::scope::Scope::parse(&metadata.scope);
+        let resolver = crate::resolve::lexicon_resolver(&self.config, self.resolver.clone());
+        for token in scope.tokens() {
+            let Ok(atoauth::Permission::Include(include)) = &token.parsed else {
+                continue;
+            };
+            let started = Instant::now();
+            let outcome = match &resolver {
+                Ok(resolver) => match resolver.permission_set(&include.nsid).await {
+                    Ok(set) => Ok(format!(
+                        "\"{}\": {}",
+                        set.title.as_deref().unwrap_or("untitled"),
+                        set.expand(include)
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )),
+                    Err(error) => Err(("§5", error.to_string())),
+                },
+                Err(error) => Err(("§5", format!("{error:#}"))),
+            };
+            self.record(&format!("permission set {}", token.raw), started, outcome);
+        }
+    }
+}
+
 fn first(violations: &[Violation]) -> (&'static str, String) {
     let rule = violations.first().map_or("F1", |v| v.rule);
     let detail = violations
@@ -384,6 +435,9 @@ pub(crate) async fn run(config: &Config, args: DoctorArgs) -> anyhow::Result<Exi
                 );
             }
         }
+    }
+    if let Some(client_id) = &args.client_id {
+        doctor.client(client_id).await;
     }
     let report = Report {
         input: input.to_owned(),

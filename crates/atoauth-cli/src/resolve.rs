@@ -34,6 +34,19 @@ pub(crate) fn identity_resolver(config: &Config) -> anyhow::Result<IdentityResol
     builder.build().context("cannot set up identity resolution")
 }
 
+/// A lexicon resolver (permission sets) with the CLI's HTTP and DNS settings.
+pub(crate) fn lexicon_resolver(
+    config: &Config,
+    identity: IdentityResolver,
+) -> anyhow::Result<atoauth::lexicon::LexiconResolver> {
+    let mut builder = atoauth::lexicon::LexiconResolver::builder(identity)
+        .http_client(std::sync::Arc::new(config.http_client()?));
+    if let Some(dns) = config.dns_resolver()? {
+        builder = builder.dns_resolver(dns);
+    }
+    builder.build().context("cannot set up lexicon resolution")
+}
+
 pub(crate) async fn run(config: &Config, args: ResolveArgs) -> anyhow::Result<ExitCode> {
     let input = AtIdentifier::from_login_input(&args.identifier)?;
     let identity = identity_resolver(config)?.resolve(&input).await?;

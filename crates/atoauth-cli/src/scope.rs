@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use atoauth::lexicon::LexiconResolver;
 use atoauth::scope::{Permission, Scope};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -81,12 +80,8 @@ async fn resolve_sets(
             continue;
         }
         if resolver.is_none() {
-            let mut builder = LexiconResolver::builder(crate::resolve::identity_resolver(config)?)
-                .http_client(std::sync::Arc::new(config.http_client()?));
-            if let Some(dns) = config.dns_resolver()? {
-                builder = builder.dns_resolver(dns);
-            }
-            resolver = Some(builder.build()?);
+            let identity = crate::resolve::identity_resolver(config)?;
+            resolver = Some(crate::resolve::lexicon_resolver(config, identity)?);
         }
         let Some(resolver) = &resolver else {
             continue;

@@ -95,3 +95,76 @@ async fn scope_explain_shows_what_a_set_grants_and_what_the_user_is_asked() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn doctor_checks_a_client_s_metadata_and_each_set_it_asks_for() {
+    use atoauth::ClientMetadata;
+    use atoauth::client_metadata::ApplicationType;
+
+    let pds = pds();
+    let bob = pds.bob();
+    let document = json!({
+        "lexicon": 1,
+        "id": "com.example.tasks.auth",
+        "defs": {"main": {
+            "type": "permission-set",
+            "title": "Tasks",
+            "permissions": [{"type": "permission", "resource": "repo", "collection": ["com.example.tasks.task"]}],
+        }},
+    });
+    pds.publish_lexicon(bob, &document).await;
+    let txt = format!("did={}", bob.did);
+    let dns = TestDns::start(&[("_lexicon.tasks.example.com", &[&[txt.as_str()]])]).await;
+    let host = pds.ready().client_host_url.clone();
+    let client_id = host.join("doctor-sets/client-metadata.json").unwrap();
+    let metadata = ClientMetadata::builder(client_id.as_str())
+        .application_type(ApplicationType::Native)
+        .scope("atproto include:com.example.tasks.auth include:com.example.gone.auth")
+        .redirect_uri("http://127.0.0.1/callback")
+        .insecure_allow_client_id_port()
+        .build()
+        .unwrap();
+    pds.register_client_metadata("doctor-sets/client-metadata.json", &metadata.to_json())
+        .await;
+    let ca = pds.client_host_ca();
+    let resolve = format!("{}=127.0.0.1", host.host_str().unwrap());
+    let output = run(
+        &dns,
+        &[
+            "--insecure-dev-ca",
+            ca.to_str().unwrap(),
+            "--insecure-dev-resolve",
+            &resolve,
+            "doctor",
+            "alice.test",
+            "--client-id",
+            client_id.as_str(),
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let step = |name: &str| {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {report}"))
+            .clone()
+    };
+    assert_eq!(step("client metadata document")["status"], "pass");
+    let good = step("permission set include:com.example.tasks.auth");
+    assert_eq!(good["status"], "pass", "{good}");
+    assert!(
+        good["detail"]
+            .as_str()
+            .unwrap()
+            .contains("repo:com.example.tasks.task")
+    );
+    let gone = step("permission set include:com.example.gone.auth");
+    assert_eq!(gone["status"], "fail");
+    assert_eq!(gone["rule"], "§5");
+    assert!(gone["fix"].as_str().unwrap().contains("_lexicon"));
+}
