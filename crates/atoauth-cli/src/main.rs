@@ -105,7 +105,16 @@ fn show_config(config: &Config) -> anyhow::Result<ExitCode> {
 
 /// One clear line on stderr; with `--verbose`, the chain of causes too.
 fn report(error: &anyhow::Error, verbose: bool) -> ExitCode {
-    eprintln!("error: {error}");
+    // An ended or missing session: the one thing to do is to sign in again, so say so.
+    let sign_in_again = error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<atoauth::OAuthError>())
+        .any(atoauth::OAuthError::requires_sign_in);
+    if sign_in_again {
+        eprintln!("error: {error}; sign in again with `atoauth login <handle>`");
+    } else {
+        eprintln!("error: {error}");
+    }
     if verbose {
         for cause in error.chain().skip(1) {
             eprintln!("  caused by: {cause}");

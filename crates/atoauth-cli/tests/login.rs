@@ -292,3 +292,51 @@ async fn login_with_a_published_native_client_id() {
         stderr(&output)
     );
 }
+
+/// A session that ended elsewhere (its refresh token revoked while this CLI was not looking):
+/// `whoami` exits 1 with one line that says to sign in again (issue #21).
+#[tokio::test]
+async fn an_ended_session_says_sign_in_again_in_one_line() {
+    use std::sync::Arc;
+
+    use atoauth::SessionStore;
+
+    let pds = pds();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (output, err) = login(data, "carol.test", pds.carol(), Consent::Accept, &[]).await;
+    assert!(output.status.success(), "{err}");
+
+    // Another process refreshes, fails to store the new tokens, and so revokes them (P3): the
+    // grant is gone at the PDS while this data dir still holds the older tokens.
+    let store = Arc::new(
+        atoauth_sqlx::SqliteStore::open(&data.join("atoauth.db"))
+            .await
+            .unwrap(),
+    );
+    let session = store.list_all().await.unwrap().remove(0);
+    atoauth_testkit::expire_session(store.as_ref(), &session.did, &session.session_id).await;
+    let faulty = atoauth_testkit::FaultyStore::new(store.clone());
+    faulty.fail_next_upserts(1);
+    let other = atoauth::OAuthClient::builder()
+        .loopback(
+            atoauth::LoopbackClient::with_scope("atproto repo:app.bsky.feed.post?action=create")
+                .unwrap(),
+        )
+        .insecure_local_pds(pds.plc_url().clone(), pds.pds_url().clone())
+        .session_store(Arc::new(faulty))
+        .build()
+        .unwrap();
+    let resumed = other
+        .restore(&session.did, &session.session_id)
+        .await
+        .unwrap();
+    assert!(resumed.refresh().await.is_err());
+
+    let output = run(data, &["whoami"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("warning:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("sign in again"), "{err}");
+}

@@ -19,6 +19,7 @@ pub mod conformance;
 mod dns;
 mod faults;
 pub mod fixtures;
+pub mod kill;
 pub mod oracle;
 mod pds;
 mod recording;
