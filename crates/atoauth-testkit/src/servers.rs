@@ -211,3 +211,94 @@ pub fn redis() -> &'static ExternalServer {
 pub fn redis_url() -> String {
     format!("redis://127.0.0.1:{}/", redis().port)
 }
+
+/// A Redis server of its own that a test crashes (`kill -9`) and restarts on the same port and
+/// data directory, to see what survives: with `appendonly yes` and `appendfsync always`, every
+/// acknowledged write; without AOF, nothing. Stopped and its directory removed when dropped.
+#[derive(Debug)]
+pub struct RestartableRedis {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl RestartableRedis {
+    /// Starts one; `aof` is `None` for no persistence, or the `appendfsync` policy
+    /// (`always`, `everysec`).
+    ///
+    /// # Panics
+    /// When redis-server is missing or does not start.
+    pub fn start(aof: Option<&str>) -> Self {
+        let dir = scratch("redis-restart");
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--save".into(),
+            String::new(),
+            "--dir".into(),
+            dir.display().to_string(),
+        ];
+        match aof {
+            Some(fsync) => {
+                args.extend(["--appendonly", "yes", "--appendfsync", fsync].map(String::from))
+            }
+            None => args.extend(["--appendonly", "no"].map(String::from)),
+        }
+        let mut server = Self {
+            port,
+            dir,
+            args,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server with SIGKILL (a crash: nothing is flushed on the way out).
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and directory (crashing it first if running).
+    ///
+    /// # Panics
+    /// When it does not come back.
+    pub fn restart(&mut self) {
+        self.crash();
+        let log = self.dir.join("server.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("a log file");
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(log_file.try_clone().expect("a log file"))
+            .stderr(log_file)
+            .spawn()
+            .expect("redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("Redis", &log, || redis_ping(port));
+    }
+}
+
+impl Drop for RestartableRedis {
+    fn drop(&mut self) {
+        self.crash();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

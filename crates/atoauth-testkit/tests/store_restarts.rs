@@ -1,0 +1,176 @@
+//! A Redis crash and restart in the middle of a refresh storm, against the official PDS (issue
+//! #21): 50 callers on an expired session while the store is down, then back.
+//!
+//! - AOF with `appendfsync always`: every acknowledged write survives; the session is kept with
+//!   exactly one refresh grant, and calls made during the outage fail fast with a typed store
+//!   error (callers retry).
+//! - AOF with `everysec`: the same once the last writes are a second old (the loss window).
+//! - No AOF: the data is gone; every caller is told the session does not exist
+//!   (`requires_sign_in`), and no refresh token is ever replayed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use atoauth::http::{HardenedClient, TargetPolicy};
+use atoauth::{LoopbackClient, OAuthClient, OAuthError};
+use atoauth_testkit::servers::RestartableRedis;
+use atoauth_testkit::{RecordingHttp, expire_session, pds};
+
+#[derive(Debug)]
+struct Outcome {
+    kept: usize,
+    told_to_sign_in: usize,
+    store_errors: usize,
+    other_errors: Vec<String>,
+    grants: usize,
+    recovery: Duration,
+}
+
+async fn crash_during_storm(aof: Option<&str>, settle: Duration) -> Outcome {
+    let pds = pds();
+    let mut redis = RestartableRedis::start(aof);
+    let store = Arc::new(
+        atoauth_redis::RedisStore::connect(&redis.url(), "restart:")
+            .await
+            .unwrap()
+            .with_lock_lease(Duration::from_secs(2)),
+    );
+    let http = RecordingHttp::new(Arc::new(
+        HardenedClient::builder()
+            .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
+            .build()
+            .unwrap(),
+    ));
+    let client = OAuthClient::builder()
+        .loopback(LoopbackClient::with_scope("atproto").unwrap())
+        .insecure_local_pds(pds.plc_url().clone(), pds.pds_url().clone())
+        .http_client(Arc::new(http.clone()))
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let session = pds.sign_in(&client, pds.alice()).await;
+    let (did, id) = (session.did().clone(), session.session_id().clone());
+    expire_session(store.as_ref(), &did, &id).await;
+    tokio::time::sleep(settle).await;
+    let grants_before = http.successful_grants("refresh_token");
+
+    redis.crash();
+    let crashed = Instant::now();
+    let mut callers = Vec::new();
+    for _ in 0..50 {
+        let (client, did, id) = (client.clone(), did.clone(), id.clone());
+        callers.push(tokio::spawn(async move {
+            let mut store_errors = 0;
+            loop {
+                let result = async {
+                    client
+                        .restore(&did, &id)
+                        .await?
+                        .query::<serde_json::Value>("com.atproto.server.getSession", &[])
+                        .await
+                }
+                .await;
+                match result {
+                    Ok(_) => return (Ok(()), store_errors),
+                    Err(error) if error.requires_sign_in() => return (Err(None), store_errors),
+                    Err(OAuthError::Store(_)) if crashed.elapsed() < Duration::from_secs(20) => {
+                        store_errors += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(error) => return (Err(Some(error.to_string())), store_errors),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    redis.restart();
+    let mut outcome = Outcome {
+        kept: 0,
+        told_to_sign_in: 0,
+        store_errors: 0,
+        other_errors: Vec::new(),
+        grants: 0,
+        recovery: Duration::ZERO,
+    };
+    for caller in callers {
+        let (result, store_errors) = caller.await.unwrap();
+        outcome.store_errors += store_errors;
+        match result {
+            Ok(()) => outcome.kept += 1,
+            Err(None) => outcome.told_to_sign_in += 1,
+            Err(Some(error)) => outcome.other_errors.push(error),
+        }
+    }
+    outcome.recovery = crashed.elapsed();
+    outcome.grants = http.successful_grants("refresh_token") - grants_before;
+    eprintln!("Redis {aof:?}: {outcome:?}");
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_with_aof_always_keeps_the_session_through_a_crash() {
+    let outcome = crash_during_storm(Some("always"), Duration::ZERO).await;
+    assert_eq!(outcome.kept, 50, "{outcome:?}");
+    assert_eq!(outcome.grants, 1, "one refresh for the storm: {outcome:?}");
+    assert!(outcome.other_errors.is_empty(), "{outcome:?}");
+    assert!(
+        outcome.store_errors > 0,
+        "the outage was seen as typed store errors"
+    );
+    assert!(outcome.recovery < Duration::from_secs(10), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_with_aof_everysec_keeps_writes_older_than_a_second() {
+    let outcome = crash_during_storm(Some("everysec"), Duration::from_millis(1500)).await;
+    assert_eq!(outcome.kept, 50, "{outcome:?}");
+    assert_eq!(outcome.grants, 1, "{outcome:?}");
+    assert!(outcome.other_errors.is_empty(), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_without_aof_loses_the_session_and_says_so() {
+    let outcome = crash_during_storm(None, Duration::ZERO).await;
+    assert_eq!(outcome.told_to_sign_in, 50, "{outcome:?}");
+    assert_eq!(
+        outcome.grants, 0,
+        "no refresh token replayed or sent: {outcome:?}"
+    );
+    assert!(outcome.other_errors.is_empty(), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_stays_down_fails_calls_within_a_bound() {
+    let pds = pds();
+    let mut redis = RestartableRedis::start(Some("always"));
+    let store = Arc::new(
+        atoauth_redis::RedisStore::connect(&redis.url(), "down:")
+            .await
+            .unwrap(),
+    );
+    let client = OAuthClient::builder()
+        .loopback(LoopbackClient::with_scope("atproto").unwrap())
+        .insecure_local_pds(pds.plc_url().clone(), pds.pds_url().clone())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let session = pds.sign_in(&client, pds.bob()).await;
+    redis.crash();
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.restore(session.did(), session.session_id()),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "a call with Redis down: {:?} after {elapsed:?}",
+        result
+            .as_ref()
+            .map(|r| r.as_ref().err().map(ToString::to_string))
+    );
+    let error = result.expect("no hang").unwrap_err();
+    assert!(matches!(error, OAuthError::Store(_)), "{error}");
+    assert!(elapsed < Duration::from_secs(5), "fails fast: {elapsed:?}");
+}
