@@ -25,18 +25,7 @@ impl Drop for Example {
 
 /// Runs `examples/<name>` in `dir` with `env` on a free port, once it says it listens.
 fn spawn_example(name: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> (Example, u16) {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        binary.exists(),
-        "run `cargo build --examples` first: {}",
-        binary.display()
-    );
+    let binary = atoauth_testkit::example_binary(name);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

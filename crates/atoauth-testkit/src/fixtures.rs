@@ -23,3 +23,20 @@ pub fn authorization_server_metadata(issuer: &str) -> Value {
         "client_id_metadata_document_supported": true,
     })
 }
+
+/// A JPEG as far as content sniffing goes (the JFIF header and end marker), `size` bytes long,
+/// for blob uploads.
+///
+/// # Panics
+/// When `size` is below 22 bytes.
+#[must_use]
+pub fn jpeg(size: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00,
+        0x01, 0x00, 0x01, 0x00, 0x00,
+    ];
+    assert!(size >= bytes.len() + 2, "a JPEG of at least 22 bytes");
+    bytes.extend((0..size - bytes.len() - 2).map(|i| (i * 31 % 251) as u8));
+    bytes.extend([0xFF, 0xD9]);
+    bytes
+}

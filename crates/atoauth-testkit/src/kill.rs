@@ -13,51 +13,11 @@ use atoauth::http::{HardenedClient, TargetPolicy};
 use atoauth::store::{RefreshLock, SessionStore};
 use atoauth::{OAuthClient, OAuthError};
 
+use crate::worker::open_store;
 use crate::{RecordingHttp, expire_session, pds};
 
 /// The scope of the sessions killed here.
 pub const KILL_SCOPE: &str = "atproto";
-
-/// Opens a store by URL (`postgres://…`, `redis://…`, else a SQLite path) with a refresh-lock
-/// lease of `lease` (PostgreSQL's lock is a transaction's and ends with the connection).
-///
-/// # Errors
-/// The store's error, as text.
-pub async fn open_store(
-    db: &str,
-    prefix: &str,
-    lease: Duration,
-) -> Result<(Arc<dyn SessionStore>, Arc<dyn RefreshLock>), String> {
-    if db.starts_with("postgres://") {
-        let pool = atoauth_sqlx::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(db)
-            .await
-            .map_err(|e| e.to_string())?;
-        let store = Arc::new(
-            atoauth_sqlx::PostgresStore::from_pool(pool, prefix)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-        Ok((store.clone(), store))
-    } else if db.starts_with("redis://") {
-        let store = Arc::new(
-            atoauth_redis::RedisStore::connect(db, prefix)
-                .await
-                .map_err(|e| e.to_string())?
-                .with_lock_lease(lease),
-        );
-        Ok((store.clone(), store))
-    } else {
-        let store = Arc::new(
-            atoauth_sqlx::SqliteStore::open(Path::new(db))
-                .await
-                .map_err(|e| e.to_string())?
-                .with_lock_lease(lease),
-        );
-        Ok((store.clone(), store))
-    }
-}
 
 /// What became of a session after its refreshing worker was killed.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -27,6 +27,7 @@ pub mod repo;
 mod server;
 pub mod servers;
 pub mod storm;
+pub mod worker;
 
 pub use dns::TestDns;
 pub use faults::{Fault, FaultyHttp, FaultyStore, Gate, expire_session};
@@ -36,3 +37,24 @@ pub use pds::{
 pub use recording::{Exchange, RecordingHttp};
 pub use reqwest;
 pub use server::{Reply, SeenRequest, TestServer};
+
+/// `target/<profile>/examples/<name>`: an example program, next to the calling test's binary
+/// (`cargo test` builds the examples before it runs tests).
+///
+/// # Panics
+/// When the example is not built.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let path = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --examples` (cargo test builds it too)",
+        path.display()
+    );
+    path
+}

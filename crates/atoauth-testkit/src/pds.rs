@@ -380,12 +380,24 @@ impl Pds {
         scope: &str,
         store: std::sync::Arc<dyn atoauth::Store>,
     ) -> atoauth::OAuthClient {
+        self.loopback_builder(scope, store)
+            .build()
+            .expect("a development client")
+    }
+
+    /// The builder of [`loopback_client`](Self::loopback_client), for more options.
+    ///
+    /// # Panics
+    /// When `scope` is not a valid scope for the development client.
+    pub fn loopback_builder(
+        &self,
+        scope: &str,
+        store: std::sync::Arc<dyn atoauth::Store>,
+    ) -> atoauth::OAuthClientBuilder {
         atoauth::OAuthClient::builder()
             .loopback(atoauth::LoopbackClient::with_scope(scope).expect("a loopback scope"))
             .insecure_local_pds(self.plc_url().clone(), self.pds_url().clone())
             .store(store)
-            .build()
-            .expect("a development client")
     }
 
     /// The whole sign-in of `account` with `client`: start, consent to everything, complete.

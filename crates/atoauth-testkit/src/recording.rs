@@ -42,6 +42,20 @@ impl std::fmt::Debug for RecordingHttp {
 }
 
 impl RecordingHttp {
+    /// Records the traffic of a hardened client that may reach this machine's servers (the
+    /// harness): what most tests against the official PDS want.
+    ///
+    /// # Panics
+    /// When the HTTP client cannot be built.
+    pub fn loopback() -> Self {
+        Self::new(Arc::new(
+            atoauth::http::HardenedClient::builder()
+                .target_policy(atoauth::http::TargetPolicy::InsecureAllowLoopbackHttp)
+                .build()
+                .expect("a hardened HTTP client"),
+        ))
+    }
+
     /// Records the traffic of `inner`.
     pub fn new(inner: Arc<dyn HttpClient>) -> Self {
         Self {

@@ -7,8 +7,7 @@
 
 use std::sync::Arc;
 
-use atoauth::http::{HardenedClient, TargetPolicy};
-use atoauth::{LoopbackClient, MemoryStore, OAuthClient, OAuthError, OAuthSession, Store};
+use atoauth::{MemoryStore, OAuthClient, OAuthError, OAuthSession, Store};
 use atoauth_testkit::{Account, RecordingHttp, expire_session, pds};
 use atoauth_xrpc::atrium::{agent, agent_with_proxy, oauth_error};
 use atrium_api::app::bsky::embed::images;
@@ -17,42 +16,19 @@ use atrium_api::com::atproto::repo::{create_record, delete_record, get_record};
 use atrium_api::types::string::{Datetime, Nsid, RecordKey};
 use atrium_api::types::{TryFromUnknown, TryIntoUnknown, Union};
 
-fn recording() -> RecordingHttp {
-    RecordingHttp::new(Arc::new(
-        HardenedClient::builder()
-            .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-            .build()
-            .unwrap(),
-    ))
-}
-
 async fn signed_in(
     scope: &str,
     account: &Account,
     http: &RecordingHttp,
 ) -> (OAuthClient, Arc<dyn Store>, OAuthSession) {
-    let pds = pds();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let client = OAuthClient::builder()
-        .loopback(LoopbackClient::with_scope(scope).unwrap())
-        .insecure_local_pds(pds.plc_url().clone(), pds.pds_url().clone())
+    let client = pds()
+        .loopback_builder(scope, Arc::clone(&store))
         .http_client(Arc::new(http.clone()))
-        .store(Arc::clone(&store))
         .build()
         .unwrap();
-    let session = pds.sign_in(&client, account).await;
+    let session = pds().sign_in(&client, account).await;
     (client, store, session)
-}
-
-/// A JPEG as far as content sniffing goes: the JFIF header, then `size` bytes in all.
-fn jpeg(size: usize) -> Vec<u8> {
-    let mut bytes = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00,
-        0x01, 0x00, 0x01, 0x00, 0x00,
-    ];
-    bytes.extend((0..size - bytes.len() - 2).map(|i| (i * 31 % 251) as u8));
-    bytes.extend([0xFF, 0xD9]);
-    bytes
 }
 
 fn post(text: &str, embed: Option<images::Main>) -> RecordData {
@@ -88,7 +64,7 @@ fn rkey_of(uri: &str) -> RecordKey {
 
 #[tokio::test]
 async fn typed_records_and_blobs_through_the_atrium_agent() {
-    let http = recording();
+    let http = RecordingHttp::loopback();
     let (client, store, session) =
         signed_in("atproto transition:generic", pds().alice(), &http).await;
     let agent = agent(session.clone());
@@ -96,7 +72,7 @@ async fn typed_records_and_blobs_through_the_atrium_agent() {
     let repo = &agent.api.com.atproto.repo;
 
     // A multi-megabyte upload goes through in one piece.
-    let big = jpeg(4 * 1024 * 1024);
+    let big = atoauth_testkit::fixtures::jpeg(4 * 1024 * 1024);
     let uploaded = repo.upload_blob(big.clone()).await.unwrap();
     let atrium_api::types::BlobRef::Typed(atrium_api::types::TypedBlobRef::Blob(blob)) =
         &uploaded.blob
@@ -113,7 +89,10 @@ async fn typed_records_and_blobs_through_the_atrium_agent() {
     assert_eq!(blob.mime_type, "image/jpeg");
 
     // A post that embeds an image (the lexicon allows up to 2 MB per image).
-    let image = repo.upload_blob(jpeg(900 * 1024)).await.unwrap();
+    let image = repo
+        .upload_blob(atoauth_testkit::fixtures::jpeg(900 * 1024))
+        .await
+        .unwrap();
     let embed = images::MainData {
         images: vec![
             images::ImageData {
@@ -193,7 +172,7 @@ async fn typed_records_and_blobs_through_the_atrium_agent() {
 
 #[tokio::test]
 async fn a_call_outside_the_grant_is_the_typed_missing_scope() {
-    let http = recording();
+    let http = RecordingHttp::loopback();
     let scope = "atproto repo:app.bsky.feed.post?action=create";
     let (_, _, session) = signed_in(scope, pds().bob(), &http).await;
     let agent = agent(session.clone());
@@ -226,7 +205,7 @@ async fn a_call_outside_the_grant_is_the_typed_missing_scope() {
 
 #[tokio::test]
 async fn a_proxied_agent_sends_the_header_and_the_pds_answers_for_the_service() {
-    let http = recording();
+    let http = RecordingHttp::loopback();
     let (_, _, session) = signed_in("atproto transition:generic", pds().carol(), &http).await;
     let carol: atoauth::Did = session.did().clone();
     let proxied = agent_with_proxy(&session, &carol, "atproto_labeler").unwrap();

@@ -3,32 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use atoauth_testkit::{Consent, http_client, pds};
 
-/// `target/<profile>/examples/<name>`, next to this test's own binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "run `cargo build --examples` first: {}",
-        path.display()
-    );
-    path
-}
-
 async fn run(name: &str, text: &str) {
     let pds = pds();
     let carol = pds.carol();
-    let mut child = Command::new(example(name))
+    let mut child = Command::new(atoauth_testkit::example_binary(name))
         .args([carol.handle.as_str(), text])
         .env("PLC_URL", pds.plc_url().as_str())
         .env("HANDLE_RESOLVER", pds.pds_url().as_str())

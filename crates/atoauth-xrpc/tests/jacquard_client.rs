@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use atoauth::http::{HardenedClient, TargetPolicy};
-use atoauth::{LoopbackClient, MemoryStore, OAuthClient, OAuthError, OAuthSession, Store};
+use atoauth::{MemoryStore, OAuthClient, OAuthError, OAuthSession, Store};
 use atoauth_testkit::{Account, RecordingHttp, expire_session, pds};
 use atoauth_xrpc::jacquard::{OAuthXrpc, oauth_error};
 use jacquard_api::app_bsky::embed::images::{Image, Images};
@@ -24,42 +23,19 @@ use jacquard_common::types::datetime::Datetime;
 use jacquard_common::types::value::{from_data, to_data};
 use jacquard_common::xrpc::XrpcClient;
 
-fn recording() -> RecordingHttp {
-    RecordingHttp::new(Arc::new(
-        HardenedClient::builder()
-            .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-            .build()
-            .unwrap(),
-    ))
-}
-
 async fn signed_in(
     scope: &str,
     account: &Account,
     http: &RecordingHttp,
 ) -> (OAuthClient, Arc<dyn Store>, OAuthSession) {
-    let pds = pds();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let client = OAuthClient::builder()
-        .loopback(LoopbackClient::with_scope(scope).unwrap())
-        .insecure_local_pds(pds.plc_url().clone(), pds.pds_url().clone())
+    let client = pds()
+        .loopback_builder(scope, Arc::clone(&store))
         .http_client(Arc::new(http.clone()))
-        .store(Arc::clone(&store))
         .build()
         .unwrap();
-    let session = pds.sign_in(&client, account).await;
+    let session = pds().sign_in(&client, account).await;
     (client, store, session)
-}
-
-/// A JPEG as far as content sniffing goes: the JFIF header, then `size` bytes in all.
-fn jpeg(size: usize) -> Vec<u8> {
-    let mut bytes = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00,
-        0x01, 0x00, 0x01, 0x00, 0x00,
-    ];
-    bytes.extend((0..size - bytes.len() - 2).map(|i| (i * 31 % 251) as u8));
-    bytes.extend([0xFF, 0xD9]);
-    bytes
 }
 
 fn post(text: &str, embed: Option<PostEmbed>) -> Post {
@@ -115,7 +91,7 @@ fn delete(session: &OAuthSession, rkey: &str) -> DeleteRecord {
 
 #[tokio::test]
 async fn typed_records_and_blobs_through_the_jacquard_client() {
-    let http = recording();
+    let http = RecordingHttp::loopback();
     let (client, store, session) =
         signed_in("atproto transition:generic", pds().alice(), &http).await;
     let xrpc = OAuthXrpc::new(session.clone());
@@ -126,7 +102,7 @@ async fn typed_records_and_blobs_through_the_jacquard_client() {
     );
 
     // A multi-megabyte upload goes through in one piece.
-    let big = jpeg(4 * 1024 * 1024);
+    let big = atoauth_testkit::fixtures::jpeg(4 * 1024 * 1024);
     let uploaded = xrpc
         .send(UploadBlob {
             body: Bytes::from(big.clone()),
@@ -142,7 +118,7 @@ async fn typed_records_and_blobs_through_the_jacquard_client() {
     // A post that embeds an image.
     let image = xrpc
         .send(UploadBlob {
-            body: Bytes::from(jpeg(900 * 1024)),
+            body: Bytes::from(atoauth_testkit::fixtures::jpeg(900 * 1024)),
         })
         .await
         .unwrap()
@@ -200,7 +176,7 @@ async fn typed_records_and_blobs_through_the_jacquard_client() {
 
 #[tokio::test]
 async fn a_call_outside_the_grant_is_the_typed_missing_scope() {
-    let http = recording();
+    let http = RecordingHttp::loopback();
     let scope = "atproto repo:app.bsky.feed.post?action=create";
     let (_, _, session) = signed_in(scope, pds().bob(), &http).await;
     let xrpc = OAuthXrpc::new(session.clone());
@@ -226,7 +202,7 @@ async fn a_call_outside_the_grant_is_the_typed_missing_scope() {
 
 #[tokio::test]
 async fn a_proxied_client_sends_the_header_and_a_token_in_the_options_never_goes_out() {
-    let http = recording();
+    let http = RecordingHttp::loopback();
     let (_, _, session) = signed_in("atproto transition:generic", pds().carol(), &http).await;
     let carol = session.did().clone();
     let proxied = OAuthXrpc::with_proxy(&session, &carol, "atproto_labeler").unwrap();

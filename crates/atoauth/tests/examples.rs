@@ -3,33 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use atoauth_testkit::{Consent, http_client, pds};
-
-/// `target/<profile>/examples/<name>`, next to this test's own binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo test` (which builds the examples) or `cargo build --examples`",
-        path.display()
-    );
-    path
-}
 
 #[tokio::test]
 async fn the_cli_example_signs_in_and_calls_get_session() {
     let pds = pds();
     let alice = pds.alice();
-    let mut child = Command::new(example("cli"))
+    let mut child = Command::new(atoauth_testkit::example_binary("cli"))
         .arg(&alice.handle)
         .env("PLC_URL", pds.plc_url().as_str())
         .env("HANDLE_RESOLVER", pds.pds_url().as_str())

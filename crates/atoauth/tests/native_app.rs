@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use atoauth::client_metadata::ApplicationType;
-use atoauth::http::{HardenedClient, TargetPolicy};
 use atoauth::{
     AuthorizeOptions, CallbackParams, ClientMetadata, MemoryStore, OAuthClient, Revocation, Store,
 };
@@ -57,20 +56,11 @@ async fn native_client(
         .unwrap()
 }
 
-fn recording() -> RecordingHttp {
-    RecordingHttp::new(Arc::new(
-        HardenedClient::builder()
-            .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
-            .build()
-            .unwrap(),
-    ))
-}
-
 /// Start, consent (as the system browser would), the deep link, an XRPC call, an expired
 /// token refreshed on the next call, sign-out.
 async fn full_flow(path: &str, redirect_uri: &str) {
     let pds = pds();
-    let http = recording();
+    let http = RecordingHttp::loopback();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     let client = native_client(path, redirect_uri, Arc::clone(&store), &http).await;
     let url = client

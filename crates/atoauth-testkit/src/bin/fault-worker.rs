@@ -120,18 +120,8 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut values = std::collections::HashMap::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(name) = args.next() {
-        let value = args.next().ok_or(format!("{name} needs a value"))?;
-        values.insert(name.trim_start_matches("--").to_owned(), value);
-    }
-    let get = |name: &str| {
-        values
-            .get(name)
-            .cloned()
-            .ok_or(format!("--{name} is required"))
-    };
+    let values = atoauth_testkit::worker::flags()?;
+    let get = |name: &str| atoauth_testkit::worker::flag(&values, name);
     Ok(Args {
         db: get("db")?,
         prefix: values.get("prefix").cloned().unwrap_or_default(),
@@ -150,7 +140,7 @@ fn parse() -> Result<Args, String> {
 async fn run(args: Args) -> Result<(), String> {
     let lease = std::time::Duration::from_millis(args.lease_ms);
     let (sessions, lock): (Arc<dyn SessionStore>, Arc<dyn RefreshLock>) =
-        atoauth_testkit::kill::open_store(&args.db, &args.prefix, lease).await?;
+        atoauth_testkit::worker::open_store(&args.db, &args.prefix, lease).await?;
     let http = StoppingHttp {
         inner: HardenedClient::builder()
             .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)

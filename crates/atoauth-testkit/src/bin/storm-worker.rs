@@ -11,7 +11,6 @@ use atoauth::client_metadata::LoopbackClient;
 use atoauth::http::{HardenedClient, TargetPolicy};
 use atoauth::identity::{HandleResolution, IdentityResolver};
 use atoauth::secret::SessionId;
-use atoauth::store::{RefreshLock, SessionStore};
 use atoauth::syntax::{Did, Nsid};
 use atoauth_testkit::RecordingHttp;
 
@@ -27,18 +26,8 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut values = std::collections::HashMap::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(name) = args.next() {
-        let value = args.next().ok_or(format!("{name} needs a value"))?;
-        values.insert(name.trim_start_matches("--").to_owned(), value);
-    }
-    let get = |name: &str| {
-        values
-            .get(name)
-            .cloned()
-            .ok_or(format!("--{name} is required"))
-    };
+    let values = atoauth_testkit::worker::flags()?;
+    let get = |name: &str| atoauth_testkit::worker::flag(&values, name);
     Ok(Args {
         db: get("db")?,
         prefix: values.get("prefix").cloned().unwrap_or_default(),
@@ -51,40 +40,11 @@ fn parse() -> Result<Args, String> {
     })
 }
 
-type Stores = (Arc<dyn SessionStore>, Arc<dyn RefreshLock>);
-
-async fn stores(db: &str, prefix: &str) -> Result<Stores, String> {
-    if db.starts_with("postgres://") {
-        let pool = atoauth_sqlx::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(8)
-            .connect(db)
-            .await
-            .map_err(|e| e.to_string())?;
-        let store = Arc::new(
-            atoauth_sqlx::PostgresStore::from_pool(pool, prefix)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-        Ok((store.clone(), store))
-    } else if db.starts_with("redis://") {
-        let store = Arc::new(
-            atoauth_redis::RedisStore::connect(db, prefix)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-        Ok((store.clone(), store))
-    } else {
-        let store = Arc::new(
-            atoauth_sqlx::SqliteStore::open(std::path::Path::new(db))
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-        Ok((store.clone(), store))
-    }
-}
-
 async fn run(args: Args) -> Result<serde_json::Value, String> {
-    let (sessions, lock) = stores(&args.db, &args.prefix).await?;
+    // The stores' default lease: storms never leave a lock behind.
+    let lease = std::time::Duration::from_secs(30);
+    let (sessions, lock) =
+        atoauth_testkit::worker::open_store(&args.db, &args.prefix, lease).await?;
     let hardened = HardenedClient::builder()
         .target_policy(TargetPolicy::InsecureAllowLoopbackHttp)
         .build()
