@@ -257,9 +257,13 @@ async fn confidential_mode_signs_in_and_refreshes_with_private_key_jwt() {
 #[tokio::test]
 async fn instances_sharing_a_store_share_sign_ins() {
     let key = "ab".repeat(32);
+    let shared = tempfile::tempdir().unwrap();
+    let sqlite = shared.path().join("shared.db");
     for db in [
         atoauth_testkit::servers::postgres_database("serve"),
         atoauth_testkit::servers::redis_url(),
+        // Two processes on one SQLite file (issue #21).
+        sqlite.to_str().unwrap().to_owned(),
     ] {
         let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let first = Serve::start(one.path(), &["--db", &db, "--cookie-key", &key]);
@@ -276,5 +280,23 @@ async fn instances_sharing_a_store_share_sign_ins() {
         );
         let me = visitor.get("/xrpc/com.atproto.server.getSession").await;
         assert_eq!(me.status, 200, "{db}: {}", me.body);
+        if db.ends_with(".db") {
+            // An expired session, called through both processes at once: both answer, and
+            // the one file holds one refreshed record.
+            let store = atoauth_sqlx::SqliteStore::open(&sqlite).await.unwrap();
+            let before = store.list_all().await.unwrap();
+            assert_eq!(before.len(), 1);
+            atoauth_testkit::expire_session(&store, &before[0].did, &before[0].session_id).await;
+            let mut other = Visitor::new(&first.url);
+            other.cookie.clone_from(&visitor.cookie);
+            let (a, b) = tokio::join!(
+                visitor.get("/xrpc/com.atproto.server.getSession"),
+                other.get("/xrpc/com.atproto.server.getSession"),
+            );
+            assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
+            let after = store.list_all().await.unwrap();
+            assert_eq!(after.len(), 1);
+            assert_ne!(after[0].refresh_token, before[0].refresh_token);
+        }
     }
 }
