@@ -174,3 +174,56 @@ async fn a_redis_that_stays_down_fails_calls_within_a_bound() {
     assert!(matches!(error, OAuthError::Store(_)), "{error}");
     assert!(elapsed < Duration::from_secs(5), "fails fast: {elapsed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_losing_every_pooled_connection_keeps_the_session() {
+    // The database side ends every connection of the pool (a failover, a proxy restart), then
+    // 50 callers arrive on the expired session.
+    let pds = pds();
+    let db = atoauth_testkit::servers::postgres_database("poolloss");
+    let store = Arc::new(atoauth_sqlx::PostgresStore::connect(&db).await.unwrap());
+    let http = RecordingHttp::loopback();
+    let client = pds
+        .loopback_builder("atproto", store.clone())
+        .http_client(Arc::new(http.clone()))
+        .build()
+        .unwrap();
+    let session = pds.sign_in(&client, pds.carol()).await;
+    let (did, id) = (session.did().clone(), session.session_id().clone());
+    expire_session(store.as_ref(), &did, &id).await;
+    let database = db.rsplit('/').next().unwrap().to_owned();
+    let port = atoauth_testkit::servers::postgres().port.to_string();
+    let terminated = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-qtA", "-c"])
+        .arg(format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{database}'"
+        ))
+        .output()
+        .unwrap();
+    let count: u32 = String::from_utf8_lossy(&terminated.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count >= 1, "the pool had connections to end");
+
+    let mut callers = Vec::new();
+    for _ in 0..50 {
+        let (client, did, id) = (client.clone(), did.clone(), id.clone());
+        callers.push(tokio::spawn(async move {
+            client
+                .restore(&did, &id)
+                .await?
+                .query::<serde_json::Value>("com.atproto.server.getSession", &[])
+                .await
+        }));
+    }
+    let mut failed = Vec::new();
+    for caller in callers {
+        if let Err(error) = caller.await.unwrap() {
+            failed.push(error.to_string());
+        }
+    }
+    eprintln!("PostgreSQL pool loss: {count} connections ended, failed calls: {failed:?}");
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(http.successful_grants("refresh_token"), 1);
+}
