@@ -57,8 +57,9 @@ pub struct CompletedAuthorization {
 #[derive(Clone, Debug)]
 pub struct OAuthSession {
     inner: Arc<SessionInner>,
-    /// The `atproto-proxy` header for this view of the session ([`OAuthSession::with_proxy`]).
-    proxy: Option<Arc<str>>,
+    /// The `atproto-proxy` header for this view of the session ([`OAuthSession::with_proxy`]),
+    /// checked once and kept ready to send.
+    proxy: Option<http::HeaderValue>,
 }
 
 struct SessionInner {
@@ -122,22 +123,25 @@ impl OAuthSession {
     /// accepts (a `did:plc` or `did:web` DID, a fragment as the service id; §3.15, §9.46).
     pub fn with_proxy(&self, did: &Did, service_id: &str) -> Result<Self, OAuthError> {
         let target = format!("{did}#{service_id}");
+        let refused = |reason: String| OAuthError::InvalidInput {
+            input: target.clone(),
+            reason,
+        };
         if let Some(reason) = crate::scope::service_ref_problem(&target) {
-            return Err(OAuthError::InvalidInput {
-                input: target,
-                reason: reason.to_owned(),
-            });
+            return Err(refused(reason.to_owned()));
         }
+        let header = http::HeaderValue::from_str(&target).map_err(|e| refused(e.to_string()))?;
         Ok(Self {
             inner: Arc::clone(&self.inner),
-            proxy: Some(target.into()),
+            proxy: Some(header),
         })
     }
 
     /// The service this view's XRPC calls go to through the PDS (`did#service_id`), if any.
     #[must_use]
     pub fn proxy(&self) -> Option<&str> {
-        self.proxy.as_deref()
+        // Built from a checked service reference: always visible ASCII.
+        self.proxy.as_ref().and_then(|value| value.to_str().ok())
     }
 
     /// Q3: checks a stored session is still usable by this client, and wraps it.

@@ -197,7 +197,9 @@ impl OAuthSession {
             session_id: self.inner.id.clone(),
         });
         // Compared by meaning: the same permissions in another order are no change (§6.40).
-        if Scope::parse(&before).permissions() != Scope::parse(&after).permissions() {
+        if before != after
+            && Scope::parse(&before).permissions() != Scope::parse(&after).permissions()
+        {
             client.emit(&SessionEvent::ScopeChanged {
                 did: self.inner.did.clone(),
                 session_id: self.inner.id.clone(),

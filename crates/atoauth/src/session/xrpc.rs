@@ -41,7 +41,7 @@ impl OAuthSession {
         body: impl Into<bytes::Bytes>,
         mime_type: &str,
     ) -> Result<Value, OAuthError> {
-        let nsid = Nsid::new("com.atproto.repo.uploadBlob")?;
+        let nsid = crate::nsid!("com.atproto.repo.uploadBlob");
         let content_type =
             http::HeaderValue::from_str(mime_type).map_err(|e| OAuthError::InvalidInput {
                 input: mime_type.to_owned(),
@@ -113,10 +113,7 @@ impl OAuthSession {
         if let Some(proxy) = &self.proxy
             && !headers.contains_key(ATPROTO_PROXY)
         {
-            let value = http::HeaderValue::from_str(proxy).map_err(|e| {
-                OAuthError::Internal(format!("a checked proxy is not a header: {e}"))
-            })?;
-            headers.insert(ATPROTO_PROXY, value);
+            headers.insert(ATPROTO_PROXY, proxy.clone());
         }
         if self.needs_refresh() {
             self.refresh_for(Reason::Expiring).await?;
