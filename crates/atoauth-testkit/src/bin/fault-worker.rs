@@ -5,8 +5,11 @@
 //! - `before-send`: the lock is held, the refresh request not sent;
 //! - `after-answer`: the PDS rotated the tokens, the new ones are not stored;
 //! - `after-store`: the new tokens are stored, the lock not released.
+//!
+//! The line says too whether the PDS granted the refresh: `at after-answer granted=true`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use atoauth::OAuthClient;
 use atoauth::client_metadata::LoopbackClient;
@@ -43,9 +46,16 @@ impl Point {
     }
 }
 
-/// Says where it stopped, then never returns.
+/// Whether the PDS answered this worker's refresh with new tokens.
+static GRANTED: AtomicBool = AtomicBool::new(false);
+
+/// Says where it stopped (and whether the PDS granted the refresh), then never returns.
 async fn stop_at(point: Point) -> ! {
-    println!("at {}", point.name());
+    println!(
+        "at {} granted={}",
+        point.name(),
+        GRANTED.load(Ordering::SeqCst)
+    );
     std::future::pending::<()>().await;
     unreachable!("a pending future never completes")
 }
@@ -69,6 +79,9 @@ impl HttpClient for StoppingHttp {
                 stop_at(self.point).await;
             }
             let response = self.inner.send(request).await;
+            if refresh && response.as_ref().is_ok_and(|r| r.status() == 200) {
+                GRANTED.store(true, Ordering::SeqCst);
+            }
             if refresh && self.point == Point::AfterAnswer {
                 stop_at(self.point).await;
             }
