@@ -400,6 +400,32 @@ impl Pds {
             .store(store)
     }
 
+    /// A development client asking for `scope` over `http`, with a fresh in-memory store, and
+    /// `account` signed in with it: the client, the store and the session.
+    ///
+    /// # Panics
+    /// When any step fails.
+    pub async fn signed_in(
+        &self,
+        scope: &str,
+        account: &Account,
+        http: &crate::RecordingHttp,
+    ) -> (
+        atoauth::OAuthClient,
+        std::sync::Arc<dyn atoauth::Store>,
+        atoauth::OAuthSession,
+    ) {
+        let store: std::sync::Arc<dyn atoauth::Store> =
+            std::sync::Arc::new(atoauth::MemoryStore::default());
+        let client = self
+            .loopback_builder(scope, std::sync::Arc::clone(&store))
+            .http_client(std::sync::Arc::new(http.clone()))
+            .build()
+            .expect("a development client");
+        let session = self.sign_in(&client, account).await;
+        (client, store, session)
+    }
+
     /// The whole sign-in of `account` with `client`: start, consent to everything, complete.
     ///
     /// # Panics

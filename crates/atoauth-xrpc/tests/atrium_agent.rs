@@ -5,31 +5,14 @@
 #![cfg(feature = "atrium")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
-use atoauth::{MemoryStore, OAuthClient, OAuthError, OAuthSession, Store};
-use atoauth_testkit::{Account, RecordingHttp, expire_session, pds};
+use atoauth::{OAuthError, OAuthSession};
+use atoauth_testkit::{RecordingHttp, expire_session, pds};
 use atoauth_xrpc::atrium::{agent, agent_with_proxy, oauth_error};
 use atrium_api::app::bsky::embed::images;
 use atrium_api::app::bsky::feed::post::{RecordData, RecordEmbedRefs};
 use atrium_api::com::atproto::repo::{create_record, delete_record, get_record};
 use atrium_api::types::string::{Datetime, Nsid, RecordKey};
 use atrium_api::types::{TryFromUnknown, TryIntoUnknown, Union};
-
-async fn signed_in(
-    scope: &str,
-    account: &Account,
-    http: &RecordingHttp,
-) -> (OAuthClient, Arc<dyn Store>, OAuthSession) {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let client = pds()
-        .loopback_builder(scope, Arc::clone(&store))
-        .http_client(Arc::new(http.clone()))
-        .build()
-        .unwrap();
-    let session = pds().sign_in(&client, account).await;
-    (client, store, session)
-}
 
 fn post(text: &str, embed: Option<images::Main>) -> RecordData {
     RecordData {
@@ -65,8 +48,9 @@ fn rkey_of(uri: &str) -> RecordKey {
 #[tokio::test]
 async fn typed_records_and_blobs_through_the_atrium_agent() {
     let http = RecordingHttp::loopback();
-    let (client, store, session) =
-        signed_in("atproto transition:generic", pds().alice(), &http).await;
+    let (client, store, session) = pds()
+        .signed_in("atproto transition:generic", pds().alice(), &http)
+        .await;
     let agent = agent(session.clone());
     assert_eq!(agent.did().await.unwrap().as_str(), session.did().as_str());
     let repo = &agent.api.com.atproto.repo;
@@ -174,7 +158,7 @@ async fn typed_records_and_blobs_through_the_atrium_agent() {
 async fn a_call_outside_the_grant_is_the_typed_missing_scope() {
     let http = RecordingHttp::loopback();
     let scope = "atproto repo:app.bsky.feed.post?action=create";
-    let (_, _, session) = signed_in(scope, pds().bob(), &http).await;
+    let (_, _, session) = pds().signed_in(scope, pds().bob(), &http).await;
     let agent = agent(session.clone());
     let repo = &agent.api.com.atproto.repo;
     let created = repo
@@ -206,7 +190,9 @@ async fn a_call_outside_the_grant_is_the_typed_missing_scope() {
 #[tokio::test]
 async fn a_proxied_agent_sends_the_header_and_the_pds_answers_for_the_service() {
     let http = RecordingHttp::loopback();
-    let (_, _, session) = signed_in("atproto transition:generic", pds().carol(), &http).await;
+    let (_, _, session) = pds()
+        .signed_in("atproto transition:generic", pds().carol(), &http)
+        .await;
     let carol: atoauth::Did = session.did().clone();
     let proxied = agent_with_proxy(&session, &carol, "atproto_labeler").unwrap();
     let error = proxied

@@ -6,10 +6,8 @@
 #![cfg(feature = "jacquard")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
-use atoauth::{MemoryStore, OAuthClient, OAuthError, OAuthSession, Store};
-use atoauth_testkit::{Account, RecordingHttp, expire_session, pds};
+use atoauth::{OAuthError, OAuthSession};
+use atoauth_testkit::{RecordingHttp, expire_session, pds};
 use atoauth_xrpc::jacquard::{OAuthXrpc, oauth_error};
 use jacquard_api::app_bsky::embed::images::{Image, Images};
 use jacquard_api::app_bsky::feed::post::{Post, PostEmbed};
@@ -22,21 +20,6 @@ use jacquard_common::types::blob::BlobRef;
 use jacquard_common::types::datetime::Datetime;
 use jacquard_common::types::value::{from_data, to_data};
 use jacquard_common::xrpc::XrpcClient;
-
-async fn signed_in(
-    scope: &str,
-    account: &Account,
-    http: &RecordingHttp,
-) -> (OAuthClient, Arc<dyn Store>, OAuthSession) {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let client = pds()
-        .loopback_builder(scope, Arc::clone(&store))
-        .http_client(Arc::new(http.clone()))
-        .build()
-        .unwrap();
-    let session = pds().sign_in(&client, account).await;
-    (client, store, session)
-}
 
 fn post(text: &str, embed: Option<PostEmbed>) -> Post {
     Post {
@@ -92,8 +75,9 @@ fn delete(session: &OAuthSession, rkey: &str) -> DeleteRecord {
 #[tokio::test]
 async fn typed_records_and_blobs_through_the_jacquard_client() {
     let http = RecordingHttp::loopback();
-    let (client, store, session) =
-        signed_in("atproto transition:generic", pds().alice(), &http).await;
+    let (client, store, session) = pds()
+        .signed_in("atproto transition:generic", pds().alice(), &http)
+        .await;
     let xrpc = OAuthXrpc::new(session.clone());
     // `pds()` ends in `/`; the base URI does not, so jacquard builds `…/xrpc/…`.
     assert_eq!(
@@ -178,7 +162,7 @@ async fn typed_records_and_blobs_through_the_jacquard_client() {
 async fn a_call_outside_the_grant_is_the_typed_missing_scope() {
     let http = RecordingHttp::loopback();
     let scope = "atproto repo:app.bsky.feed.post?action=create";
-    let (_, _, session) = signed_in(scope, pds().bob(), &http).await;
+    let (_, _, session) = pds().signed_in(scope, pds().bob(), &http).await;
     let xrpc = OAuthXrpc::new(session.clone());
     let created = xrpc
         .send(create(&session, &post("granted", None)))
@@ -203,7 +187,9 @@ async fn a_call_outside_the_grant_is_the_typed_missing_scope() {
 #[tokio::test]
 async fn a_proxied_client_sends_the_header_and_a_token_in_the_options_never_goes_out() {
     let http = RecordingHttp::loopback();
-    let (_, _, session) = signed_in("atproto transition:generic", pds().carol(), &http).await;
+    let (_, _, session) = pds()
+        .signed_in("atproto transition:generic", pds().carol(), &http)
+        .await;
     let carol = session.did().clone();
     let proxied = OAuthXrpc::with_proxy(&session, &carol, "atproto_labeler").unwrap();
     // An app that still sets a bearer token: the session's DPoP token goes out instead.
