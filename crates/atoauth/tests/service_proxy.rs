@@ -14,11 +14,10 @@ const APPVIEW: &str = "did:web:api.bsky.app";
 #[tokio::test]
 async fn a_proxied_call_reaches_the_pds_with_the_header_and_gets_its_answer() {
     let pds = pds();
-    let client = pds.loopback_client(
-        "atproto transition:generic",
-        Arc::new(MemoryStore::default()),
-    );
-    let session = pds.sign_in(&client, pds.alice()).await;
+    let http = atoauth_testkit::RecordingHttp::loopback();
+    let (_, _, session) = pds
+        .signed_in("atproto transition:generic", pds.alice(), &http)
+        .await;
     let params = [("actor", pds.alice().did.as_str())];
 
     // Without the header the PDS answers for itself.
@@ -48,6 +47,17 @@ async fn a_proxied_call_reaches_the_pds_with_the_header_and_gets_its_answer() {
         Some(error.to_string()),
         own_error,
         "the header changed what the PDS did"
+    );
+    // What went out: no header on the session's own call, the service on the proxied one.
+    let sent: Vec<Option<String>> = http
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.path.ends_with("app.bsky.actor.getProfile"))
+        .map(|e| e.proxy)
+        .collect();
+    assert_eq!(
+        sent,
+        [None, Some(format!("{}#bsky_appview", pds.alice().did))]
     );
     // The original session is unchanged: no header.
     assert_eq!(session.proxy(), None);
