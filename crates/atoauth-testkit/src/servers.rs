@@ -89,6 +89,47 @@ fn pg_bin(name: &str) -> PathBuf {
         .expect("PostgreSQL (apt-get install postgresql)")
 }
 
+const AS_POSTGRES: &str = "setpriv --reuid=postgres --regid=postgres --init-groups --";
+
+/// A new PostgreSQL data directory under `dir` (owned by the `postgres` user).
+fn init_postgres(dir: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir)
+        .status()
+        .expect("chown");
+    assert!(status.success(), "chown the PostgreSQL directory");
+    let init = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "{AS_POSTGRES} {} -D '{}/data' -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync --no-instructions > '{}' 2>&1",
+                pg_bin("initdb").display(),
+                dir.display(),
+                dir.join("initdb.log").display()
+            ),
+        ])
+        .status()
+        .expect("initdb");
+    assert!(init.success(), "initdb failed; see {}", dir.display());
+}
+
+/// The server's command line (without the user switch): durable settings off, for speed.
+fn postgres_command(dir: &Path, port: u16) -> String {
+    format!(
+        "{} -D '{dir}/data' -k '{dir}' -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200",
+        pg_bin("postgres").display(),
+        dir = dir.display(),
+    )
+}
+
+fn postgres_ready(port: u16) -> bool {
+    Command::new(pg_bin("pg_isready"))
+        .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// The PostgreSQL server of this test binary (superuser `postgres`, trust authentication).
 ///
 /// # Panics
@@ -96,42 +137,16 @@ fn pg_bin(name: &str) -> PathBuf {
 pub fn postgres() -> &'static ExternalServer {
     POSTGRES.get_or_init(|| {
         let dir = scratch("pg");
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .expect("chown");
-        assert!(status.success(), "chown the PostgreSQL directory");
-        let as_postgres = "setpriv --reuid=postgres --regid=postgres --init-groups --";
-        let log = dir.join("server.log");
-        let init = Command::new("sh")
-            .args([
-                "-c",
-                &format!(
-                    "{as_postgres} {} -D '{}/data' -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync --no-instructions > '{}' 2>&1",
-                    pg_bin("initdb").display(),
-                    dir.display(),
-                    dir.join("initdb.log").display()
-                ),
-            ])
-            .status()
-            .expect("initdb");
-        assert!(status.success() && init.success(), "initdb failed; see {}", dir.display());
+        init_postgres(&dir);
         let port = free_port();
+        let log = dir.join("server.log");
         let command = format!(
-            "{as_postgres} {} -D '{dir}/data' -k '{dir}' -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 > '{log}' 2>&1",
-            pg_bin("postgres").display(),
-            dir = dir.display(),
+            "{AS_POSTGRES} {} > '{log}' 2>&1",
+            postgres_command(&dir, port),
             log = log.display(),
         );
         let (child, stdin) = watched(&command, "QUIT", &dir);
-        let isready = pg_bin("pg_isready");
-        wait_until("PostgreSQL", &log, || {
-            Command::new(&isready)
-                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
-                .status()
-                .is_ok_and(|s| s.success())
-        });
+        wait_until("PostgreSQL", &log, || postgres_ready(port));
         ExternalServer {
             port,
             dir,
@@ -299,6 +314,84 @@ impl RestartableRedis {
 impl Drop for RestartableRedis {
     fn drop(&mut self) {
         self.crash();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A PostgreSQL server of its own that a test stops with a fast shutdown (`SIGINT`: open
+/// transactions are rolled back, connections ended, a checkpoint written) and starts again on the
+/// same port and data directory, as a restart or a planned failover does. Stopped and its
+/// directory removed when dropped.
+#[derive(Debug)]
+pub struct RestartablePostgres {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RestartablePostgres {
+    /// Creates a data directory and starts the server.
+    ///
+    /// # Panics
+    /// When PostgreSQL is missing or does not start.
+    pub fn start() -> Self {
+        let dir = scratch("pg-restart");
+        init_postgres(&dir);
+        let mut server = Self {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn signal(&mut self, signal: &str) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// A fast shutdown; returns once the server has exited.
+    pub fn stop_fast(&mut self) {
+        self.signal("INT");
+    }
+
+    /// Starts the server again (after a fast shutdown if it is running).
+    ///
+    /// # Panics
+    /// When it does not come back.
+    pub fn restart(&mut self) {
+        self.stop_fast();
+        let log = self.dir.join("server.log");
+        let command = format!(
+            "exec {AS_POSTGRES} {} >> '{}' 2>&1",
+            postgres_command(&self.dir, self.port),
+            log.display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &command])
+            .spawn()
+            .expect("postgres");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("PostgreSQL", &log, || postgres_ready(port));
+    }
+}
+
+impl Drop for RestartablePostgres {
+    fn drop(&mut self) {
+        // An immediate shutdown: the directory is thrown away.
+        self.signal("QUIT");
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

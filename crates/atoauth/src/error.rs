@@ -306,7 +306,8 @@ pub enum OAuthError {
     /// Randomness failed.
     #[error(transparent)]
     Random(#[from] RandomError),
-    /// Fresh tokens could not be stored; they were revoked (P3).
+    /// Fresh tokens could not be stored; they were revoked (P3). The session cannot go on: the
+    /// server has spent the previous refresh token, so the user signs in again.
     #[error("new tokens could not be stored and were revoked")]
     PersistFailed(#[source] StoreError),
     /// The loopback redirect of a command-line app did not arrive.
@@ -325,7 +326,10 @@ impl OAuthError {
     pub fn requires_sign_in(&self) -> bool {
         matches!(
             self,
-            Self::SessionEnded { .. } | Self::SessionNotFound { .. } | Self::SubjectMismatch { .. }
+            Self::SessionEnded { .. }
+                | Self::SessionNotFound { .. }
+                | Self::SubjectMismatch { .. }
+                | Self::PersistFailed(_)
         )
     }
 
