@@ -3,8 +3,9 @@
 //! Stores for [`atoauth`] on sqlx: `SqliteStore`, the embedded default (one file, no server), and
 //! `PostgresStore` (feature `postgres`) for apps that outgrow one machine. Both implement
 //! [`atoauth::store::StateStore`], [`atoauth::store::SessionStore`],
-//! [`atoauth::store::BrowserSessionStore`] and [`atoauth::store::RefreshLock`]: SQLite with a
-//! lease row that holds across the processes of one host, PostgreSQL with a transaction-scoped
+//! [`atoauth::store::BrowserSessionStore`] and [`atoauth::store::RefreshLock`]: SQLite with an
+//! OS file lock beside the database (`<file>.locks/`) that holds across the processes of one
+//! host and ends with its process, PostgreSQL with a transaction-scoped
 //! advisory lock that holds across hosts.
 //!
 //! - Migrations run when the store opens ([`SqliteStore::open`]) or on demand
@@ -22,6 +23,8 @@
 //! # Security
 //! The file holds live credentials: keep it on a local disk readable by the app only.
 
+#[cfg(feature = "sqlite")]
+mod file_lock;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]

@@ -13,6 +13,7 @@ use atoauth::syntax::Did;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::file_lock::FileLocks;
 use crate::{SqlxStoreError, check_prefix, unix_now};
 
 /// The newest schema this version writes.
@@ -23,6 +24,8 @@ const SCHEMA_VERSION: i64 = 4;
 pub struct SqliteStore {
     pool: SqlitePool,
     prefix: String,
+    /// The refresh lock of a database in a file; `None` in memory, where lease rows serve.
+    file_locks: Option<FileLocks>,
     lock_lease: Duration,
     lock_timeout: Duration,
 }
@@ -53,8 +56,22 @@ impl SqliteStore {
     /// An invalid prefix or a failed migration.
     pub async fn from_pool(pool: SqlitePool, prefix: &str) -> Result<Self, SqlxStoreError> {
         check_prefix(prefix)?;
+        let file: Option<String> =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_optional(&pool)
+                .await?;
+        let file_locks = match file.filter(|f| !f.is_empty()) {
+            Some(file) => Some(FileLocks::beside(Path::new(&file)).map_err(|source| {
+                SqlxStoreError::File {
+                    path: format!("{file}.locks"),
+                    source,
+                }
+            })?),
+            None => None,
+        };
         let store = Self {
             pool,
+            file_locks,
             prefix: prefix.to_owned(),
             lock_lease: Duration::from_secs(30),
             lock_timeout: Duration::from_secs(20),
@@ -63,8 +80,9 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// The refresh lock's lease (default 30 s: longer than a token request, so a live holder
-    /// is never overtaken; a dead one blocks its session for at most this long).
+    /// The refresh lock's lease for a database without a file (in memory; default 30 s: longer
+    /// than a token request, so a live holder is never overtaken). A database in a file uses OS
+    /// file locks instead, which end with their process: nothing to expire.
     #[must_use]
     pub fn with_lock_lease(mut self, lease: Duration) -> Self {
         self.lock_lease = lease;
@@ -463,11 +481,71 @@ impl Drop for LeaseGuard {
     }
 }
 
+/// The canary lease row and the file lock, released in that order.
+struct BothGuards {
+    lease: LeaseGuard,
+    file_lock: Box<dyn RefreshGuard>,
+}
+
+#[async_trait::async_trait]
+impl RefreshGuard for BothGuards {
+    async fn release(self: Box<Self>) {
+        let Self { lease, file_lock } = *self;
+        Box::new(lease).release().await;
+        file_lock.release().await;
+    }
+}
+
+impl SqliteStore {
+    /// Writes this holder's lease row unconditionally (the file lock is held).
+    async fn write_lease_row(&self, key: &str) -> Result<LeaseGuard, StoreError> {
+        let p = &self.prefix;
+        let owner = random_token(&OsRandomness, 16).map_err(StoreError::backend)?;
+        let lease = i64::try_from(self.lock_lease.as_millis()).unwrap_or(i64::MAX);
+        let statement = format!(
+            "INSERT INTO {p}oauth_locks (key, owner, expires_at_ms) VALUES (?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, \
+             expires_at_ms = excluded.expires_at_ms"
+        );
+        sqlx::query(AssertSqlSafe(statement))
+            .bind(key)
+            .bind(owner.clone())
+            .bind(unix_millis().saturating_add(lease))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(LeaseGuard {
+            pool: self.pool.clone(),
+            table: format!("{p}oauth_locks"),
+            key: key.to_owned(),
+            owner,
+            released: false,
+        })
+    }
+}
+
 #[async_trait::async_trait]
 impl RefreshLock for SqliteStore {
-    /// A lease row committed at once (no write transaction is held while the refresh runs), so
-    /// processes sharing the file serialise; an expired lease is taken over.
+    /// An OS file lock beside the database file (see `file_lock`): processes sharing the file
+    /// serialise, and a holder's death frees the lock at once. In memory: a lease row committed
+    /// at once (no write transaction is held while the refresh runs); an expired lease is taken
+    /// over.
     async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError> {
+        if let Some(locks) = &self.file_locks {
+            let file_lock = locks
+                .lock(&format!("{}{key}", self.prefix), self.lock_timeout)
+                .await?;
+            // Not the lock (the file lock is) but a canary: before anything is sent, the
+            // database must take a write. A full disk or a read-only file fails here, not after
+            // the PDS has rotated the tokens (which would end the session).
+            return match self.write_lease_row(key).await {
+                Ok(lease) => Ok(Box::new(BothGuards { lease, file_lock })),
+                Err(error) => {
+                    file_lock.release().await;
+                    Err(error)
+                }
+            };
+        }
         let p = &self.prefix;
         let owner = random_token(&OsRandomness, 16).map_err(StoreError::backend)?;
         let lease = i64::try_from(self.lock_lease.as_millis()).unwrap_or(i64::MAX);

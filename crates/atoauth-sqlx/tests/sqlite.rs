@@ -21,10 +21,36 @@ async fn sqlite_meets_the_store_contracts() {
 }
 
 #[tokio::test]
-async fn the_sqlite_lease_lock_meets_the_lock_contract() {
+async fn the_sqlite_file_lock_meets_the_lock_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let lease = std::time::Duration::from_millis(400);
     let store = SqliteStore::open(&dir.path().join("lock.db"))
+        .await
+        .unwrap();
+    lock_contract(Arc::new(store), Abandoned::WithProcess).await;
+    // Two stores on one file are two openers: they exclude each other too.
+    let path = dir.path().join("two.db");
+    let (a, b) = (
+        SqliteStore::open(&path).await.unwrap(),
+        SqliteStore::open(&path)
+            .await
+            .unwrap()
+            .with_lock_timeout(std::time::Duration::from_millis(200)),
+    );
+    let held = atoauth::store::RefreshLock::lock(&a, "k").await.unwrap();
+    assert!(atoauth::store::RefreshLock::lock(&b, "k").await.is_err());
+    held.release().await;
+    atoauth::store::RefreshLock::lock(&b, "k").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_uses_lease_rows_that_meet_the_lock_contract() {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let lease = std::time::Duration::from_millis(400);
+    let store = SqliteStore::from_pool(pool, "")
         .await
         .unwrap()
         .with_lock_lease(lease);

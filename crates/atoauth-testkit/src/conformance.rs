@@ -264,6 +264,8 @@ pub enum Abandoned {
     LeaseExpires(Duration),
     /// The lock ends with the holder's connection (PostgreSQL advisory locks).
     WithConnection,
+    /// The lock ends with the holder's process (OS file locks: the SQLite store on a file).
+    WithProcess,
 }
 
 /// The [`RefreshLock`](atoauth::store::RefreshLock) contract: mutual exclusion under

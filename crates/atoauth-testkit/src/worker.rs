@@ -65,10 +65,10 @@ pub async fn open_store(
         Ok((store.clone(), store))
     } else {
         let store = Arc::new(
+            // A file lock, which ends with its process: no lease.
             atoauth_sqlx::SqliteStore::open(Path::new(db))
                 .await
-                .map_err(|e| e.to_string())?
-                .with_lock_lease(lease),
+                .map_err(|e| e.to_string())?,
         );
         Ok((store.clone(), store))
     }

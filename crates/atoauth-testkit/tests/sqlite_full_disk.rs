@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use atoauth::http::{HttpClient, HttpFuture, Request};
 use atoauth::{OAuthClient, OAuthError, SessionStore};
@@ -121,14 +121,7 @@ struct Setup {
 async fn setup(name: &str) -> Setup {
     let disk = Arc::new(TinyFilesystem::mount(name));
     let path = disk.mount_point.join("atoauth.db");
-    // The release of the refresh lock fails on a full disk too; its lease ends it (2 s here,
-    // 30 s by default).
-    let store = Arc::new(
-        SqliteStore::open(&path)
-            .await
-            .unwrap()
-            .with_lock_lease(Duration::from_secs(2)),
-    );
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
     let http = RecordingHttp::loopback();
     let armed = Arc::new(AtomicBool::new(false));
     let hook = FillOnRefreshAnswer {

@@ -17,12 +17,7 @@ async fn a_file_locked_past_the_busy_timeout_is_a_typed_error_then_recovers() {
     let pds = pds();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("locked.db");
-    let store = Arc::new(
-        atoauth_sqlx::SqliteStore::open(&path)
-            .await
-            .unwrap()
-            .with_lock_lease(Duration::from_secs(2)),
-    );
+    let store = Arc::new(atoauth_sqlx::SqliteStore::open(&path).await.unwrap());
     let http = RecordingHttp::loopback();
     let client = pds
         .loopback_builder("atproto", store.clone())

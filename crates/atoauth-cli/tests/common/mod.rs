@@ -3,6 +3,7 @@
 
 use std::process::{Command, Output};
 
+pub(crate) mod login;
 pub(crate) mod serve;
 
 /// `atoauth` with no `ATOAUTH_*`, `NO_COLOR` or XDG variables inherited from the developer's shell.
