@@ -20,12 +20,14 @@ mod dns;
 mod faults;
 pub mod fixtures;
 pub mod kill;
+pub mod markdown;
 pub mod oracle;
 mod pds;
 mod recording;
 pub mod repo;
 mod server;
 pub mod servers;
+pub mod soak;
 pub mod storm;
 pub mod worker;
 

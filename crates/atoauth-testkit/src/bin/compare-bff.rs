@@ -206,18 +206,6 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// `document` with its BFF section replaced by `section` (or `section` appended).
-fn splice(document: &str, section: &str) -> String {
-    match (document.find(START), document.find(END)) {
-        (Some(start), Some(end)) if end > start => format!(
-            "{}{section}{}",
-            &document[..start],
-            document[end + END.len()..].trim_start_matches('\n')
-        ),
-        _ => format!("{}\n\n{section}", document.trim_end()),
-    }
-}
-
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let value = |name: &str| {
@@ -238,7 +226,10 @@ fn main() -> std::process::ExitCode {
         .and_then(|runtime| runtime.block_on(compare(seconds, sessions)))
         .and_then(|section| {
             let document = std::fs::read_to_string(&out).unwrap_or_default();
-            Ok(std::fs::write(&out, splice(&document, &section))?)
+            Ok(std::fs::write(
+                &out,
+                atoauth_testkit::markdown::splice(&document, START, END, &section),
+            )?)
         });
     match outcome {
         Ok(()) => {
