@@ -83,6 +83,8 @@ pub mod client_metadata;
 mod connect;
 mod engine;
 mod error;
+mod task;
+mod time;
 pub mod events;
 pub mod http;
 pub mod identity;

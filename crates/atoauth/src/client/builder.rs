@@ -368,7 +368,7 @@ fn check_keys(metadata: &ClientMetadata, keyset: Option<&Keyset>) -> Result<(), 
     }
 }
 
-#[cfg(feature = "reqwest")]
+#[cfg(all(feature = "reqwest", not(target_arch = "wasm32")))]
 fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, OAuthError> {
     let client = crate::http::HardenedClient::builder()
         .target_policy(policy)
@@ -377,7 +377,7 @@ fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, OAuthError>
     Ok(Arc::new(client))
 }
 
-#[cfg(not(feature = "reqwest"))]
+#[cfg(any(not(feature = "reqwest"), target_arch = "wasm32"))]
 fn default_http(_: TargetPolicy) -> Result<Arc<dyn HttpClient>, OAuthError> {
     Err(ConfigError::NoHttpClient.into())
 }

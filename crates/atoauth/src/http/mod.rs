@@ -18,14 +18,14 @@
 //! serves metadata (64 KiB, no redirects) and XRPC calls (larger bodies) alike.
 
 pub mod address;
-#[cfg(feature = "reqwest")]
+#[cfg(all(feature = "reqwest", not(target_arch = "wasm32")))]
 mod hardened;
 mod limits;
 
 use std::future::Future;
 use std::pin::Pin;
 
-#[cfg(feature = "reqwest")]
+#[cfg(all(feature = "reqwest", not(target_arch = "wasm32")))]
 pub use hardened::{HardenedClient, HardenedClientBuilder, tls_client_config};
 pub use limits::{FetchLimits, TargetPolicy};
 

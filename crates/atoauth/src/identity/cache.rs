@@ -8,7 +8,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
+// tokio's clock natively, so that tests can pause and advance it.
+#[cfg(not(target_arch = "wasm32"))]
 use tokio::time::Instant;
+#[cfg(target_arch = "wasm32")]
+use web_time::Instant;
 
 use super::{DidDocument, IdentityError};
 use crate::syntax::{Did, Handle};

@@ -1,14 +1,23 @@
 //! Handle → DID (identity spec D): DNS TXT, HTTPS well-known, and an XRPC resolver service.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::collections::BTreeSet;
 
-use hickory_resolver::TokioResolver;
+#[cfg(not(target_arch = "wasm32"))]
 use hickory_resolver::proto::rr::RData;
 use url::Url;
 
 use super::{IdentityError, Inner};
 use crate::http::{FetchLimits, HttpError};
 use crate::syntax::{Did, DidMethod, Handle};
+
+/// The DNS resolver behind TXT lookups.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type DnsResolver = hickory_resolver::TokioResolver;
+/// A browser has no DNS: handles resolve through a service ([`HandleResolution::Service`]), so
+/// no resolver value can exist.
+#[cfg(target_arch = "wasm32")]
+pub(crate) type DnsResolver = std::convert::Infallible;
 
 /// How handles are resolved.
 #[derive(Clone, Debug)]
@@ -83,7 +92,13 @@ pub(super) async fn dns_txt(inner: &Inner, handle: &Handle) -> Result<Did, Ident
     txt_lookup(dns, handle).await
 }
 
-pub(super) async fn txt_lookup(dns: &TokioResolver, handle: &Handle) -> Result<Did, IdentityError> {
+#[cfg(target_arch = "wasm32")]
+async fn txt_lookup(dns: &DnsResolver, _: &Handle) -> Result<Did, IdentityError> {
+    match *dns {}
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(super) async fn txt_lookup(dns: &DnsResolver, handle: &Handle) -> Result<Did, IdentityError> {
     let name = format!("_atproto.{handle}.");
     let lookup = match dns.txt_lookup(name.as_str()).await {
         Ok(lookup) => lookup,
@@ -121,6 +136,7 @@ pub(super) async fn txt_lookup(dns: &TokioResolver, handle: &Handle) -> Result<D
 
 /// The `did=` values of TXT answers (each record's strings joined), without the prefix. Shared
 /// with lexicon authority lookups (`_lexicon.<authority>`), which use the same format.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn did_values(answers: &[hickory_resolver::proto::rr::Record]) -> BTreeSet<String> {
     answers
         .iter()

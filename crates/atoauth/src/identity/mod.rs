@@ -37,14 +37,15 @@ mod handle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
 use url::Url;
 
 pub use cache::{IdentityCache, MemoryIdentityCache};
 pub use document::{DidDocument, Service, VerificationMethod};
 pub use error::IdentityError;
 pub use handle::HandleResolution;
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) use handle::did_values;
+use handle::DnsResolver;
 
 use crate::http::{HttpClient, TargetPolicy};
 use crate::syntax::{AtIdentifier, Did, Handle};
@@ -94,7 +95,7 @@ struct Inner {
     policy: TargetPolicy,
     plc_url: Url,
     handle_resolution: HandleResolution,
-    dns: Option<TokioResolver>,
+    dns: Option<DnsResolver>,
     well_known_base: Option<Url>,
     cache: Arc<dyn IdentityCache>,
     hit_ttl: Duration,
@@ -124,7 +125,7 @@ pub struct IdentityResolverBuilder {
     policy: TargetPolicy,
     plc_url: Option<Url>,
     handle_resolution: Option<HandleResolution>,
-    dns: Option<TokioResolver>,
+    dns: Option<DnsResolver>,
     well_known_base: Option<Url>,
     cache: Option<Arc<dyn IdentityCache>>,
     hit_ttl: Option<Duration>,
@@ -160,7 +161,8 @@ impl IdentityResolverBuilder {
     }
 
     /// The DNS resolver for TXT lookups (default: the system configuration).
-    pub fn dns_resolver(mut self, dns: TokioResolver) -> Self {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn dns_resolver(mut self, dns: hickory_resolver::TokioResolver) -> Self {
         self.dns = Some(dns);
         self
     }
@@ -202,7 +204,9 @@ impl IdentityResolverBuilder {
     ///
     /// # Errors
     /// When the default HTTP client cannot be built, or the system DNS configuration cannot be
-    /// read while DNS is needed.
+    /// read while DNS is needed. In a browser (wasm32), when handles are not resolved through
+    /// a service ([`HandleResolution::Service`]): there is no DNS there, and the handle's
+    /// well-known is a cross-origin fetch that its server rarely allows.
     pub fn build(self) -> Result<IdentityResolver, IdentityError> {
         let http: Arc<dyn HttpClient> = match self.http {
             Some(http) => http,
@@ -276,7 +280,7 @@ impl Inner {
     }
 }
 
-#[cfg(feature = "reqwest")]
+#[cfg(all(feature = "reqwest", not(target_arch = "wasm32")))]
 pub(crate) fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, IdentityError> {
     Ok(Arc::new(
         crate::http::HardenedClient::builder()
@@ -285,7 +289,7 @@ pub(crate) fn default_http(policy: TargetPolicy) -> Result<Arc<dyn HttpClient>, 
     ))
 }
 
-#[cfg(not(feature = "reqwest"))]
+#[cfg(any(not(feature = "reqwest"), target_arch = "wasm32"))]
 pub(crate) fn default_http(_: TargetPolicy) -> Result<Arc<dyn HttpClient>, IdentityError> {
     Err(IdentityError::Network {
         what: "no HTTP client: enable the `reqwest` feature or call http_client()".to_owned(),
@@ -293,8 +297,21 @@ pub(crate) fn default_http(_: TargetPolicy) -> Result<Arc<dyn HttpClient>, Ident
     })
 }
 
-pub(crate) fn system_dns() -> Result<TokioResolver, IdentityError> {
-    let mut builder = TokioResolver::builder_tokio().map_err(|e| IdentityError::Network {
+/// In a browser: no DNS, so handle resolution must go through a service.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn system_dns() -> Result<DnsResolver, IdentityError> {
+    Err(IdentityError::Network {
+        what: "handle resolution in a browser: there is no DNS; configure a handle resolver \
+               service (HandleResolution::Service, an XRPC com.atproto.identity.resolveHandle \
+               endpoint such as your PDS or an app view)"
+            .to_owned(),
+        source: None,
+    })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn system_dns() -> Result<DnsResolver, IdentityError> {
+    let mut builder = DnsResolver::builder_tokio().map_err(|e| IdentityError::Network {
         what: "reading the system DNS configuration".to_owned(),
         source: Some(Arc::new(e)),
     })?;

@@ -65,8 +65,8 @@ impl OAuthSession {
     pub(super) async fn refresh_for(&self, reason: Reason) -> Result<(), OAuthError> {
         let session = self.clone();
         // N4: the task owns the refresh; dropping the caller's future does not cancel it.
-        let task = tokio::spawn(async move { session.refresh_locked(reason).await });
-        task.await
+        crate::task::run_detached(async move { session.refresh_locked(reason).await })
+            .await
             .map_err(|e| OAuthError::Internal(format!("the refresh task failed: {e}")))?
     }
 

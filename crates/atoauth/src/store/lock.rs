@@ -71,11 +71,12 @@ impl RefreshLock for MemoryRefreshLock {
     }
 }
 
-/// For lease-based locks: calls `attempt` (one try: `true` when this caller took the lease)
+/// For lease-based locks (natively; a browser has other locks): calls `attempt` (one try: `true` when this caller took the lease)
 /// every 15 ms until it succeeds or `timeout` passes.
 ///
 /// # Errors
 /// The first error `attempt` returns, or a timeout naming `key`.
+#[cfg(not(target_arch = "wasm32"))]
 pub async fn poll_for_lease<F, Fut>(
     key: &str,
     timeout: std::time::Duration,

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Instant;
 
 use super::{
     BrowserSession, BrowserSessionStore, PendingAuthorization, SessionData, SessionStore,

@@ -11,7 +11,9 @@ mod umbrella;
 use std::time::Duration;
 
 pub use browser::{BrowserSession, BrowserSessionStore, browser_key};
-pub use lock::{MemoryRefreshLock, RefreshGuard, RefreshLock, poll_for_lease};
+#[cfg(not(target_arch = "wasm32"))]
+pub use lock::poll_for_lease;
+pub use lock::{MemoryRefreshLock, RefreshGuard, RefreshLock};
 pub use memory::{MemoryBrowserStore, MemorySessionStore, MemoryStateStore};
 pub use records::{ClientAuthBinding, PendingAuthorization, SessionData};
 pub use umbrella::{MemoryStore, Store};

@@ -35,10 +35,10 @@ pub enum SignerBackend {
     /// RustCrypto `p256` (pure Rust).
     P256,
     /// ring (assembly-optimised); the default when the `ring` feature is on.
-    #[cfg(feature = "ring")]
+    #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
     #[default]
     Ring,
-    #[cfg(not(feature = "ring"))]
+    #[cfg(any(not(feature = "ring"), target_arch = "wasm32"))]
     #[default]
     #[doc(hidden)]
     DefaultP256,
@@ -46,7 +46,7 @@ pub enum SignerBackend {
 
 enum Signer {
     P256(SigningKey),
-    #[cfg(feature = "ring")]
+    #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
     Ring(ring::signature::EcdsaKeyPair, ring::rand::SystemRandom),
 }
 
@@ -108,7 +108,7 @@ impl Es256Key {
         };
         let public = Jwk::public_p256(base64url(x), base64url(y));
         let signer = match backend {
-            #[cfg(feature = "ring")]
+            #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
             SignerBackend::Ring => {
                 let random = ring::rand::SystemRandom::new();
                 let pair = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
@@ -203,7 +203,7 @@ impl Es256Key {
                 let signature: Signature = key.sign(message);
                 Ok(signature.to_bytes().to_vec())
             }
-            #[cfg(feature = "ring")]
+            #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
             Signer::Ring(pair, random) => pair
                 .sign(random, message)
                 .map(|signature| signature.as_ref().to_vec())
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn every_backend_signs_verifiable_es256() {
         let mut backends = vec![SignerBackend::P256];
-        #[cfg(feature = "ring")]
+        #[cfg(all(feature = "ring", not(target_arch = "wasm32")))]
         backends.push(SignerBackend::Ring);
         for backend in backends {
             let key = Es256Key::from_secret_bytes(&SCALAR, backend).unwrap();

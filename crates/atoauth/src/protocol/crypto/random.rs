@@ -2,7 +2,7 @@
 //! tests and come from the OS CSPRNG and wall clock otherwise.
 
 use std::fmt::Debug;
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::time::{SystemTime, UNIX_EPOCH};
 
 /// The OS random number generator failed.
 #[derive(Debug, thiserror::Error)]

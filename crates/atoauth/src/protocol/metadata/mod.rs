@@ -8,7 +8,9 @@ mod protected_resource;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Instant;
 
 pub use authorization_server::AuthorizationServerMetadata;
 pub(crate) use origin::bare_origin_problem;
