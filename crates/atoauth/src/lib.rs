@@ -92,6 +92,7 @@ pub mod identity;
 pub mod lexicon;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod loopback;
+pub mod platform;
 pub mod protocol;
 pub mod scope;
 pub mod secret;

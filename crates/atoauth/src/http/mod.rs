@@ -23,7 +23,8 @@ mod hardened;
 mod limits;
 
 use std::future::Future;
-use std::pin::Pin;
+
+use crate::platform::{MaybeSend, MaybeSync};
 
 #[cfg(all(feature = "reqwest", not(target_arch = "wasm32")))]
 pub use hardened::{HardenedClient, HardenedClientBuilder, tls_client_config};
@@ -80,13 +81,14 @@ pub enum HttpError {
 }
 
 /// A boxed future, as returned by [`HttpClient::send`].
-pub type HttpFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, HttpError>> + Send + 'a>>;
+/// `Send` natively, not in a browser ([`crate::platform`]).
+pub type HttpFuture<'a> = crate::platform::BoxFuture<'a, Result<Response, HttpError>>;
 
 /// Sends one HTTP request and reads the whole response.
 ///
 /// Implemented by [`HardenedClient`] and by any `Fn(Request) -> Future<Output = Result<Response,
 /// HttpError>>` closure, which is how unit tests answer requests without a network.
-pub trait HttpClient: Send + Sync {
+pub trait HttpClient: MaybeSend + MaybeSync {
     /// Sends `request`, honouring the [`FetchLimits`] in its extensions (or the defaults).
     fn send(&self, request: Request) -> HttpFuture<'_>;
 }
@@ -99,8 +101,8 @@ impl std::fmt::Debug for dyn HttpClient {
 
 impl<F, Fut> HttpClient for F
 where
-    F: Fn(Request) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<Response, HttpError>> + Send + 'static,
+    F: Fn(Request) -> Fut + MaybeSend + MaybeSync,
+    Fut: Future<Output = Result<Response, HttpError>> + MaybeSend + 'static,
 {
     fn send(&self, request: Request) -> HttpFuture<'_> {
         Box::pin(self(request))

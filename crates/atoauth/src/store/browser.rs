@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::platform::{MaybeSend, MaybeSync};
 use crate::secret::SessionId;
 use crate::syntax::Did;
 
@@ -90,8 +91,9 @@ impl From<StoredBrowserSession> for BrowserSession {
 /// store.delete_browser(&id).await?;
 /// # Ok(()) }
 /// ```
-#[async_trait::async_trait]
-pub trait BrowserSessionStore: Send + Sync + std::fmt::Debug {
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait BrowserSessionStore: MaybeSend + MaybeSync + std::fmt::Debug {
     /// Saves `session` under `id` for `ttl`.
     async fn put_browser(
         &self,

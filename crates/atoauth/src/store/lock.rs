@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::StoreError;
+use crate::platform::{MaybeSend, MaybeSync};
 
 /// Held while a session refreshes. The client calls [`RefreshGuard::release`] when done;
 /// dropping an unreleased guard must release it too (best effort, e.g. on a spawned task).
-#[async_trait::async_trait]
-pub trait RefreshGuard: Send {
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait RefreshGuard: MaybeSend {
     /// Releases the lock now, waiting for a remote release to complete. The default drops it.
     async fn release(self: Box<Self>) {}
 }
@@ -41,8 +43,9 @@ impl RefreshGuard for tokio::sync::OwnedMutexGuard<()> {}
 /// guard.release().await;
 /// # Ok(()) }
 /// ```
-#[async_trait::async_trait]
-pub trait RefreshLock: Send + Sync + std::fmt::Debug {
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait RefreshLock: MaybeSend + MaybeSync + std::fmt::Debug {
     /// Waits for the lock on `key` (bounded by the implementation's own timeout).
     async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError>;
 }
@@ -64,7 +67,9 @@ impl MemoryRefreshLock {
     }
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl RefreshLock for MemoryRefreshLock {
     async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError> {
         Ok(Box::new(self.entry(key).lock_owned().await))

@@ -19,7 +19,9 @@ pub struct MemoryStateStore {
     entries: Mutex<HashMap<String, (Instant, PendingAuthorization)>>,
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl StateStore for MemoryStateStore {
     async fn create(
         &self,
@@ -55,7 +57,9 @@ fn key(did: &Did, id: &SessionId) -> (String, String) {
     (did.to_string(), id.secret().to_owned())
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl SessionStore for MemorySessionStore {
     async fn get(&self, did: &Did, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
         Ok(lock(&self.sessions).get(&key(did, id)).cloned())
@@ -93,7 +97,9 @@ pub struct MemoryBrowserStore {
     entries: Mutex<HashMap<String, (Instant, BrowserSession)>>,
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl BrowserSessionStore for MemoryBrowserStore {
     async fn put_browser(
         &self,

@@ -18,6 +18,7 @@ pub use memory::{MemoryBrowserStore, MemorySessionStore, MemoryStateStore};
 pub use records::{ClientAuthBinding, PendingAuthorization, SessionData};
 pub use umbrella::{MemoryStore, Store};
 
+use crate::platform::{MaybeSend, MaybeSync};
 use crate::secret::{SessionId, State};
 use crate::syntax::Did;
 
@@ -94,8 +95,9 @@ impl StoreError {
 ///     }
 /// }
 /// ```
-#[async_trait::async_trait]
-pub trait StateStore: Send + Sync + std::fmt::Debug {
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait StateStore: MaybeSend + MaybeSync + std::fmt::Debug {
     /// Saves `value` under `state` for `ttl`.
     async fn create(
         &self,
@@ -130,8 +132,9 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
 /// }
 /// # Ok(()) }
 /// ```
-#[async_trait::async_trait]
-pub trait SessionStore: Send + Sync + std::fmt::Debug {
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait SessionStore: MaybeSend + MaybeSync + std::fmt::Debug {
     /// The session, if stored.
     async fn get(&self, did: &Did, id: &SessionId) -> Result<Option<SessionData>, StoreError>;
     /// Inserts or replaces the session.

@@ -47,7 +47,9 @@ pub struct MemoryStore {
     lock: MemoryRefreshLock,
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl StateStore for MemoryStore {
     async fn create(
         &self,
@@ -63,7 +65,9 @@ impl StateStore for MemoryStore {
     }
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl SessionStore for MemoryStore {
     async fn get(&self, did: &Did, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
         self.sessions.get(did, id).await
@@ -90,7 +94,9 @@ impl SessionStore for MemoryStore {
     }
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl BrowserSessionStore for MemoryStore {
     async fn put_browser(
         &self,
@@ -110,7 +116,9 @@ impl BrowserSessionStore for MemoryStore {
     }
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl RefreshLock for MemoryStore {
     async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError> {
         self.lock.lock(key).await
