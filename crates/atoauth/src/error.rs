@@ -139,6 +139,9 @@ pub enum SessionEndCause {
     },
     /// The stored session belongs to another client id (a configuration change).
     ClientChanged,
+    /// The session's DPoP key is gone from the key store that kept it (a browser's site data
+    /// was cleared): no proof can be made for its tokens.
+    DpopKeyMissing,
 }
 
 impl std::fmt::Display for SessionEndCause {
@@ -163,6 +166,9 @@ impl std::fmt::Display for SessionEndCause {
                 )
             }
             Self::ClientChanged => f.write_str("the session belongs to another client id"),
+            Self::DpopKeyMissing => {
+                f.write_str("the session's DPoP key is gone from the key store that kept it")
+            }
         }
     }
 }

@@ -83,8 +83,6 @@ pub mod client_metadata;
 mod connect;
 mod engine;
 mod error;
-mod task;
-mod time;
 pub mod events;
 pub mod http;
 pub mod identity;
@@ -99,8 +97,10 @@ pub mod secret;
 pub mod session;
 pub mod store;
 pub mod syntax;
+mod task;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+mod time;
 
 // The building blocks under their short names inside the crate.
 use protocol::{client_auth, crypto, dpop, metadata, pkce, rules};

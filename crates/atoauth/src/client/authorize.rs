@@ -8,7 +8,6 @@ use url::Url;
 
 use super::{ClientKind, OAuthClient};
 use crate::crypto::random_token;
-use crate::dpop::DpopKey;
 use crate::engine::transport::display;
 use crate::error::ConfigError;
 use crate::error::{Endpoint, OAuthError};
@@ -146,7 +145,7 @@ impl OAuthClient {
         let server = &target.discovered.server;
         let login_hint = options.login_hint.or(target.login_hint);
 
-        let dpop = DpopKey::generate(inner.config().random.as_ref())?;
+        let dpop = inner.new_dpop_key().await?;
         let pkce = Pkce::generate(inner.config().random.as_ref())?;
         let state = State::new(random_token(inner.config().random.as_ref(), 24)?);
         let binding = inner.new_binding();
@@ -184,7 +183,7 @@ impl OAuthClient {
         let pending = PendingAuthorization {
             issuer: server.issuer.clone(),
             client_id: inner.config().client_id.clone(),
-            dpop_key: dpop.key().to_private_jwk(),
+            dpop_key: dpop.record_jwk(),
             dpop_nonce: inner
                 .authorization_nonces()
                 .get(&crate::http::origin_of(&server.token_endpoint)),

@@ -50,6 +50,7 @@ pub struct OAuthClientBuilder {
     jitter_secs: Option<u32>,
     request_timeout: Option<Duration>,
     permission_sets: Option<crate::scope::SharedPermissionSets>,
+    dpop_keys: Option<Arc<dyn crate::dpop::DpopKeyStore>>,
 }
 
 impl std::fmt::Debug for OAuthClientBuilder {
@@ -182,6 +183,15 @@ impl OAuthClientBuilder {
     /// every `OAuthClient` that shares a store.
     pub fn refresh_lock(mut self, lock: Arc<dyn RefreshLock>) -> Self {
         self.shared_lock = Some(lock);
+        self
+    }
+
+    /// Where DPoP keys are made and kept when they must not sit in the session record: a
+    /// browser app's non-extractable WebCrypto keys in IndexedDB, a hardware token. The record
+    /// then holds only the public key, and each proof is signed by the store's key (I2, I3).
+    /// Default: atoauth makes its own key and keeps it, private, in the record.
+    pub fn dpop_key_store(mut self, store: Arc<dyn crate::dpop::DpopKeyStore>) -> Self {
+        self.dpop_keys = Some(store);
         self
     }
 
@@ -335,6 +345,7 @@ impl OAuthClientBuilder {
                 refresh_jitter_secs: i64::from(self.jitter_secs.unwrap_or(30)),
                 request_timeout: self.request_timeout,
                 permission_sets: self.permission_sets,
+                dpop_keys: self.dpop_keys,
             })),
         })
     }

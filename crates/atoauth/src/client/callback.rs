@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::OAuthClient;
-use crate::crypto::{Es256Key, SignerBackend, random_token};
+use crate::crypto::{KeyError, random_token};
 use crate::dpop::{DpopKey, NonceCache};
 use crate::engine::Revocation;
 use crate::engine::token::{TokenSet, issued_access_token, parse_token_response};
@@ -151,10 +151,15 @@ impl OAuthClient {
             .discovery
             .authorization_server(&pending.issuer, false)
             .await?;
-        let dpop = DpopKey::from_key(Es256Key::from_private_jwk(
-            &pending.dpop_key,
-            SignerBackend::default(),
-        )?)?;
+        let dpop = inner
+            .restore_dpop_key(&pending.dpop_key)
+            .await?
+            .ok_or_else(|| {
+                KeyError::External(
+                    "the DPoP key of this sign-in is gone from the key store; sign in again"
+                        .to_owned(),
+                )
+            })?;
         let nonces = NonceCache::default();
         if let Some(nonce) = &pending.dpop_nonce {
             nonces.update(&origin_of(&server.token_endpoint), nonce);

@@ -19,7 +19,7 @@ pub use server_request::Revocation;
 use crate::client_auth::Keyset;
 use crate::client_metadata::{ClientMetadata, LoopbackClient};
 use crate::crypto::Randomness;
-use crate::crypto::{Es256Key, SignerBackend};
+use crate::crypto::{Es256Key, Jwk, KeyError, SignerBackend};
 use crate::dpop::{DpopKey, NonceCache};
 use crate::error::OAuthError;
 use crate::events::{SessionEvent, SessionEventHandler};
@@ -81,6 +81,8 @@ pub(crate) struct EngineConfig {
     pub(crate) request_timeout: Option<std::time::Duration>,
     /// Expands `include:` scopes to predict grants (permission spec §5).
     pub(crate) permission_sets: Option<crate::scope::SharedPermissionSets>,
+    /// Where DPoP keys live when not in the record (a browser's WebCrypto keys).
+    pub(crate) dpop_keys: Option<Arc<dyn crate::dpop::DpopKeyStore>>,
 }
 
 impl Engine {
@@ -142,19 +144,68 @@ impl Engine {
         Ok(guards)
     }
 
-    /// The session's DPoP key, parsed once and shared by every handle on the session.
-    pub(crate) fn dpop_key(&self, data: &SessionData) -> Result<Arc<DpopKey>, OAuthError> {
+    /// The session's DPoP key, parsed (or fetched from the key store) once and shared by every
+    /// handle on the session; `None` when the key store no longer has it.
+    pub(crate) async fn dpop_key(
+        &self,
+        data: &SessionData,
+    ) -> Result<Option<Arc<DpopKey>>, OAuthError> {
         let id = dpop_cache_key(&data.did, &data.session_id);
         if let Some(key) = self.cached_dpop_keys().get(&id)
-            && key.key().public_jwk().x == data.dpop_key.x
+            && key.public_jwk().x == data.dpop_key.x
+            && key.public_jwk().y == data.dpop_key.y
         {
-            return Ok(Arc::clone(key));
+            return Ok(Some(Arc::clone(key)));
         }
-        let key = DpopKey::from_key(Es256Key::from_private_jwk(
-            &data.dpop_key,
-            SignerBackend::default(),
-        )?)?;
-        Ok(self.remember_dpop_key(data, key))
+        Ok(self
+            .restore_dpop_key(&data.dpop_key)
+            .await?
+            .map(|key| self.remember_dpop_key(data, key)))
+    }
+
+    /// A fresh DPoP key for a new authorization (I2): from the key store when there is one,
+    /// otherwise atoauth's own.
+    pub(crate) async fn new_dpop_key(&self) -> Result<DpopKey, OAuthError> {
+        Ok(match &self.config.dpop_keys {
+            Some(store) => DpopKey::from_signer(store.generate().await?)?,
+            None => DpopKey::generate(self.config.random.as_ref())?,
+        })
+    }
+
+    /// The key a record names: atoauth's own when the record holds the private key, otherwise
+    /// the key store's (`None` if it no longer has it).
+    pub(crate) async fn restore_dpop_key(&self, jwk: &Jwk) -> Result<Option<DpopKey>, OAuthError> {
+        if jwk.is_private() {
+            let key = Es256Key::from_private_jwk(jwk, SignerBackend::default())?;
+            return Ok(Some(DpopKey::from_key(key)?));
+        }
+        let Some(store) = &self.config.dpop_keys else {
+            return Ok(None);
+        };
+        let Some(signer) = store.load(jwk).await? else {
+            return Ok(None);
+        };
+        // The store must hand back the very key the record names.
+        if signer.public_jwk().thumbprint() != jwk.thumbprint() {
+            return Err(KeyError::External(
+                "the key store returned another key than the one the session is bound to"
+                    .to_owned(),
+            )
+            .into());
+        }
+        Ok(Some(DpopKey::from_signer(signer)?))
+    }
+
+    /// Forgets a session's DPoP key: the cached copy, and the key store's key when it keeps
+    /// one. Best effort: a key the store could not delete is unusable without its session.
+    pub(crate) async fn discard_dpop_key(&self, did: &Did, id: &SessionId, jwk: &Jwk) {
+        self.forget_dpop_key(did, id);
+        if let Some(store) = &self.config.dpop_keys
+            && !jwk.is_private()
+            && let Err(error) = store.delete(jwk).await
+        {
+            tracing::warn!(%error, "the DPoP key of an ended session could not be deleted");
+        }
     }
 
     /// Caches a key parsed elsewhere (at sign-in) for the session `data`.

@@ -79,16 +79,19 @@ impl DpopSender<'_> {
         let mut retried = false;
         loop {
             let sent_nonce = self.nonces.get(&origin);
-            let proof = self.key.proof(
-                ProofTarget {
-                    method: request.method.as_str(),
-                    url: &request.url,
-                    nonce: sent_nonce.as_deref(),
-                    access_token,
-                },
-                &self.clock.at(&origin),
-                self.random,
-            )?;
+            let proof = self
+                .key
+                .proof_async(
+                    ProofTarget {
+                        method: request.method.as_str(),
+                        url: &request.url,
+                        nonce: sent_nonce.as_deref(),
+                        access_token,
+                    },
+                    &self.clock.at(&origin),
+                    self.random,
+                )
+                .await?;
             let response = self
                 .http
                 .send(build(request, &proof, access_token)?)

@@ -42,10 +42,10 @@ use url::Url;
 pub use cache::{IdentityCache, MemoryIdentityCache};
 pub use document::{DidDocument, Service, VerificationMethod};
 pub use error::IdentityError;
+use handle::DnsResolver;
 pub use handle::HandleResolution;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use handle::did_values;
-use handle::DnsResolver;
 
 use crate::http::{HttpClient, TargetPolicy};
 use crate::syntax::{AtIdentifier, Did, Handle};

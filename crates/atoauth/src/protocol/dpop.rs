@@ -3,10 +3,16 @@
 //! A [`DpopKey`] is created once per authorization and lives as long as the session (I2). Its
 //! JWS header, which embeds the public JWK (I3), is serialised once; each proof then costs one
 //! claims serialisation and one ES256 signature.
+//!
+//! The key is either atoauth's own ([`Es256Key`], kept in the session record) or a
+//! [`DpopSigner`] that keeps its private key elsewhere and signs asynchronously: a browser's
+//! non-extractable WebCrypto key, which nobody (atoauth included) can read. A
+//! [`DpopKeyStore`] makes and finds such keys; the session record then holds only the public
+//! key.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use url::Url;
@@ -14,17 +20,66 @@ use url::Url;
 use crate::crypto::{
     Clock, Es256Key, Jwk, JwsHeaderPrefix, KeyError, Randomness, random_token, sha256_base64url,
 };
+use crate::platform::{BoxFuture, MaybeSend, MaybeSync};
+
+/// An ES256 key that signs DPoP proofs without handing out its private key, possibly
+/// asynchronously (a WebCrypto `sign` is a promise). [`Es256Key`] is one; a browser's
+/// non-extractable `CryptoKey` is the reason for the trait.
+pub trait DpopSigner: MaybeSend + MaybeSync + fmt::Debug {
+    /// The public key (`kty` EC, `crv` P-256, no private member) that goes in each proof's
+    /// header (I3).
+    fn public_jwk(&self) -> &Jwk;
+
+    /// The ES256 signature of `message`: 64 bytes, `r || s` (RFC 7518 §3.4).
+    fn sign<'a>(&'a self, message: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, KeyError>>;
+}
+
+impl DpopSigner for Es256Key {
+    fn public_jwk(&self) -> &Jwk {
+        Self::public_jwk(self)
+    }
+
+    fn sign<'a>(&'a self, message: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>, KeyError>> {
+        Box::pin(std::future::ready(Self::sign(self, message)))
+    }
+}
+
+/// Makes and keeps the DPoP keys of an app whose keys must not sit in the session record (a
+/// browser app: non-extractable WebCrypto keys in IndexedDB). The record then holds the public
+/// key only, and the client asks this store for the signer.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait DpopKeyStore: MaybeSend + MaybeSync + fmt::Debug {
+    /// A new key, kept by the store, for a new authorization (I2).
+    async fn generate(&self) -> Result<Arc<dyn DpopSigner>, KeyError>;
+    /// The key whose public JWK is `public`; `None` when the store no longer has it (the user
+    /// cleared the site's data): the session cannot continue.
+    async fn load(&self, public: &Jwk) -> Result<Option<Arc<dyn DpopSigner>>, KeyError>;
+    /// Forgets the key of an ended session.
+    async fn delete(&self, public: &Jwk) -> Result<(), KeyError>;
+}
+
+// One per session, behind an `Arc`: the size is paid once, and the common case (atoauth's own
+// key) stays one pointer away from every proof.
+#[allow(clippy::large_enum_variant)]
+enum Signer {
+    /// atoauth's own key: it signs in place, and the record keeps it.
+    Local(Es256Key),
+    /// A key kept elsewhere: the record keeps its public half.
+    External(Arc<dyn DpopSigner>),
+}
 
 /// A session's DPoP key with its serialised proof header.
 pub struct DpopKey {
-    key: Es256Key,
+    signer: Signer,
     header: JwsHeaderPrefix,
 }
 
 impl fmt::Debug for DpopKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DpopKey")
-            .field("thumbprint", &self.key.thumbprint())
+            .field("thumbprint", &self.public_jwk().thumbprint())
+            .field("external", &matches!(self.signer, Signer::External(_)))
             .finish_non_exhaustive()
     }
 }
@@ -75,22 +130,68 @@ impl DpopKey {
     /// # Errors
     /// Never in practice: only if the header cannot be serialised.
     pub fn from_key(key: Es256Key) -> Result<Self, KeyError> {
-        // I3: only the public members go into the header; a `kid` would be noise.
-        let mut jwk = key.public_jwk().to_public();
-        jwk.kid = None;
-        let header = JwsHeaderPrefix::new(&Header {
-            typ: "dpop+jwt",
-            alg: "ES256",
-            jwk: &jwk,
+        let header = proof_header(key.public_jwk())?;
+        Ok(Self {
+            signer: Signer::Local(key),
+            header,
         })
-        .map_err(|e| KeyError::Invalid(e.to_string()))?;
-        Ok(Self { key, header })
     }
 
-    /// The key itself (to persist it with the session).
+    /// Wraps a key kept elsewhere (from a [`DpopKeyStore`]).
+    ///
+    /// # Errors
+    /// When its public key is not a public EC P-256 key.
+    pub fn from_signer(signer: Arc<dyn DpopSigner>) -> Result<Self, KeyError> {
+        let public = signer.public_jwk();
+        if public.kty != "EC" || public.crv != "P-256" || public.is_private() {
+            return Err(KeyError::Invalid(format!(
+                "a DPoP signer must present a public EC P-256 key, not kty {:?} crv {:?}{}",
+                public.kty,
+                public.crv,
+                if public.is_private() {
+                    " with its private member"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let header = proof_header(public)?;
+        Ok(Self {
+            signer: Signer::External(signer),
+            header,
+        })
+    }
+
+    /// atoauth's own key, when it is one (not a [`DpopSigner`] kept elsewhere).
     #[must_use]
-    pub fn key(&self) -> &Es256Key {
-        &self.key
+    pub fn key(&self) -> Option<&Es256Key> {
+        match &self.signer {
+            Signer::Local(key) => Some(key),
+            Signer::External(_) => None,
+        }
+    }
+
+    /// The public key.
+    #[must_use]
+    pub fn public_jwk(&self) -> &Jwk {
+        match &self.signer {
+            Signer::Local(key) => key.public_jwk(),
+            Signer::External(signer) => signer.public_jwk(),
+        }
+    }
+
+    /// What the session record keeps: the private JWK of atoauth's own key, the public JWK of
+    /// a key kept elsewhere.
+    ///
+    /// # Security Warning
+    /// For atoauth's own key this is the private key: persist it only where the session's
+    /// tokens are persisted.
+    #[must_use]
+    pub fn record_jwk(&self) -> Jwk {
+        match &self.signer {
+            Signer::Local(key) => key.to_private_jwk(),
+            Signer::External(signer) => signer.public_jwk().to_public(),
+        }
     }
 
     /// A new proof (I4, I5): a random `jti`, `iat` from `clock`, `htu` without query or fragment,
@@ -98,12 +199,66 @@ impl DpopKey {
     ///
     /// # Errors
     /// When randomness or signing fails.
+    /// The signature is made in place, so this works for atoauth's own keys only; a key kept
+    /// elsewhere signs through [`proof_async`](Self::proof_async).
+    ///
+    /// # Errors
+    /// When randomness or signing fails, or the key is kept elsewhere.
     pub fn proof(
         &self,
         target: ProofTarget<'_>,
         clock: &dyn Clock,
         random: &dyn Randomness,
     ) -> Result<String, KeyError> {
+        let Signer::Local(key) = &self.signer else {
+            return Err(KeyError::External(
+                "this DPoP key signs asynchronously: use proof_async".to_owned(),
+            ));
+        };
+        self.with_claims(target, clock, random, |claims| {
+            self.header.sign(key, claims)
+        })
+    }
+
+    /// A new proof, as [`proof`](Self::proof), from either kind of key. atoauth's own key signs
+    /// at once (no allocation beyond the proof's); a key kept elsewhere is awaited.
+    ///
+    /// # Errors
+    /// When randomness or signing fails.
+    pub async fn proof_async(
+        &self,
+        target: ProofTarget<'_>,
+        clock: &dyn Clock,
+        random: &dyn Randomness,
+    ) -> Result<String, KeyError> {
+        match &self.signer {
+            Signer::Local(key) => self.with_claims(target, clock, random, |claims| {
+                self.header.sign(key, claims)
+            }),
+            Signer::External(signer) => {
+                let mut token = self.with_claims(target, clock, random, |claims| {
+                    self.header.signing_input(claims)
+                })?;
+                let signature = signer.sign(token.as_bytes()).await?;
+                if signature.len() != 64 {
+                    return Err(KeyError::External(format!(
+                        "the signer returned {} bytes, not a 64-byte ES256 signature",
+                        signature.len()
+                    )));
+                }
+                JwsHeaderPrefix::append_signature(&mut token, &signature);
+                Ok(token)
+            }
+        }
+    }
+
+    fn with_claims<T>(
+        &self,
+        target: ProofTarget<'_>,
+        clock: &dyn Clock,
+        random: &dyn Randomness,
+        finish: impl FnOnce(&Claims<'_>) -> Result<T, KeyError>,
+    ) -> Result<T, KeyError> {
         let jti = random_token(random, 16)?;
         let htu = htu(target.url);
         let claims = Claims {
@@ -114,8 +269,21 @@ impl DpopKey {
             nonce: target.nonce,
             ath: target.access_token.map(|t| sha256_base64url(t.as_bytes())),
         };
-        self.header.sign(&self.key, &claims)
+        finish(&claims)
     }
+}
+
+/// The proof header, serialised once per key. I3: only the public members go in; a `kid` would
+/// be noise.
+fn proof_header(public: &Jwk) -> Result<JwsHeaderPrefix, KeyError> {
+    let mut jwk = public.to_public();
+    jwk.kid = None;
+    JwsHeaderPrefix::new(&Header {
+        typ: "dpop+jwt",
+        alg: "ES256",
+        jwk: &jwk,
+    })
+    .map_err(|e| KeyError::Invalid(e.to_string()))
 }
 
 /// The `htu` claim: scheme, host (lower case, as `url` normalises it), non-default port and path;
@@ -212,7 +380,7 @@ mod tests {
         assert_eq!(header["typ"], "dpop+jwt");
         assert_eq!(header["alg"], "ES256");
         assert_eq!(header["jwk"]["kty"], "EC");
-        assert_eq!(header["jwk"]["x"], key.key().public_jwk().x.as_str());
+        assert_eq!(header["jwk"]["x"], key.public_jwk().x.as_str());
         assert!(header["jwk"].get("d").is_none());
     }
 
@@ -263,7 +431,7 @@ mod tests {
             decode(b.split('.').nth(1).unwrap())["jti"]
         );
 
-        let jwk = key.key().public_jwk();
+        let jwk = key.public_jwk();
         let mut point = vec![4u8];
         point.extend(Base64UrlUnpadded::decode_vec(&jwk.x).unwrap());
         point.extend(Base64UrlUnpadded::decode_vec(&jwk.y).unwrap());

@@ -157,13 +157,23 @@ impl OAuthSession {
                 _ => None,
             }
         };
+        let dpop = match cause {
+            Some(_) => None,
+            None => client.dpop_key(&data).await?,
+        };
+        let cause = match (&dpop, cause) {
+            (None, None) => Some(SessionEndCause::DpopKeyMissing),
+            (_, cause) => cause,
+        };
         if let Some(cause) = cause {
             client
                 .config()
                 .sessions
                 .delete(&data.did, &data.session_id)
                 .await?;
-            client.forget_dpop_key(&data.did, &data.session_id);
+            client
+                .discard_dpop_key(&data.did, &data.session_id, &data.dpop_key)
+                .await;
             client.emit(&SessionEvent::Deleted {
                 did: data.did.clone(),
                 session_id: data.session_id.clone(),
@@ -174,8 +184,12 @@ impl OAuthSession {
                 cause,
             });
         }
-        let dpop = client.dpop_key(&data)?;
-        Ok(Self::from_parts(client, data, dpop, None))
+        match dpop {
+            Some(dpop) => Ok(Self::from_parts(client, data, dpop, None)),
+            None => Err(OAuthError::Internal(
+                "a session without a DPoP key was not ended".to_owned(),
+            )),
+        }
     }
 
     fn data(&self) -> std::sync::RwLockReadGuard<'_, SessionData> {
@@ -333,7 +347,9 @@ impl OAuthSession {
             .sessions
             .delete(&self.inner.did, &self.inner.id)
             .await?;
-        client.forget_dpop_key(&self.inner.did, &self.inner.id);
+        client
+            .discard_dpop_key(&self.inner.did, &self.inner.id, &data.dpop_key)
+            .await;
         if deleted {
             client.emit(&SessionEvent::Deleted {
                 did: self.inner.did.clone(),

@@ -288,7 +288,10 @@ impl OAuthSession {
     /// Deletes the session, tells the app, and returns the error that explains why.
     pub(super) async fn end(&self, cause: SessionEndCause) -> OAuthError {
         let client = &self.inner.client;
-        client.forget_dpop_key(&self.inner.did, &self.inner.id);
+        let jwk = self.snapshot().dpop_key;
+        client
+            .discard_dpop_key(&self.inner.did, &self.inner.id, &jwk)
+            .await;
         match client
             .config()
             .sessions

@@ -68,7 +68,6 @@ impl MemoryRefreshLock {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl RefreshLock for MemoryRefreshLock {
     async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError> {

@@ -20,7 +20,6 @@ pub struct MemoryStateStore {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl StateStore for MemoryStateStore {
     async fn create(
@@ -58,7 +57,6 @@ fn key(did: &Did, id: &SessionId) -> (String, String) {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl SessionStore for MemorySessionStore {
     async fn get(&self, did: &Did, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
@@ -98,7 +96,6 @@ pub struct MemoryBrowserStore {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl BrowserSessionStore for MemoryBrowserStore {
     async fn put_browser(

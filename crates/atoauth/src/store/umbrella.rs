@@ -48,7 +48,6 @@ pub struct MemoryStore {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl StateStore for MemoryStore {
     async fn create(
@@ -66,7 +65,6 @@ impl StateStore for MemoryStore {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl SessionStore for MemoryStore {
     async fn get(&self, did: &Did, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
@@ -95,7 +93,6 @@ impl SessionStore for MemoryStore {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl BrowserSessionStore for MemoryStore {
     async fn put_browser(
@@ -117,7 +114,6 @@ impl BrowserSessionStore for MemoryStore {
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl RefreshLock for MemoryStore {
     async fn lock(&self, key: &str) -> Result<Box<dyn RefreshGuard>, StoreError> {

@@ -26,6 +26,10 @@ pub enum KeyError {
     /// The signer refused to sign (ring's internal failure; never seen with valid keys).
     #[error("signing failed")]
     Sign,
+    /// A key kept outside atoauth (a [`crate::dpop::DpopSigner`]: WebCrypto, a hardware
+    /// token) failed, or its store did.
+    #[error("the DPoP key store failed: {0}")]
+    External(String),
 }
 
 /// Which implementation signs.

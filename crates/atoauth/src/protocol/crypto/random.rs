@@ -1,8 +1,8 @@
 //! Injectable randomness and time (S3), so `state`, PKCE, `jti` and `iat` are deterministic in
 //! tests and come from the OS CSPRNG and wall clock otherwise.
 
-use std::fmt::Debug;
 use crate::time::{SystemTime, UNIX_EPOCH};
+use std::fmt::Debug;
 
 /// The OS random number generator failed.
 #[derive(Debug, thiserror::Error)]
