@@ -180,7 +180,7 @@ impl SoakReport {
             "set terminal pngcairo size 960,800\n\
              set output '{png}'\n\
              set datafile separator ','\n\
-             set key left top\n\
+             set key right bottom opaque box\n\
              set grid\n\
              set multiplot layout 3,1 title '{title}'\n\
              set ylabel 'MiB'\n\
