@@ -43,7 +43,7 @@ enum Command {
     Refresh(session_commands::RefreshArgs),
     Resolve(resolve::ResolveArgs),
     Scope(scope::ScopeArgs),
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     Sessions(session_commands::SessionsArgs),
     Whoami(session_commands::WhoamiArgs),
 }
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         Command::Post(args) => block_on(session_commands::post(&config, args)),
         Command::Refresh(args) => block_on(session_commands::refresh(&config, args)),
         Command::Resolve(args) => block_on(resolve::run(&config, args)),
-        Command::Serve(args) => block_on(serve::run(&config, args)),
+        Command::Serve(args) => block_on(serve::run(&config, *args)),
         Command::Sessions(args) => block_on(session_commands::sessions(&config, args)),
         Command::Whoami(args) => block_on(session_commands::whoami(&config, args)),
         Command::Scope(args) => block_on(scope::run(&config, args)),

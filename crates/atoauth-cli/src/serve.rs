@@ -24,6 +24,7 @@ use crate::login::DEFAULT_SCOPE;
 use crate::resolve::identity_resolver;
 
 mod pages;
+mod spa;
 
 /// Run the web app: sign in with an AT Protocol account, see the session, post, sign out
 #[derive(Args, Debug)]
@@ -101,6 +102,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
 
+    /// Serve this directory's single-page app at / instead of the server-rendered pages (an
+    /// app that is its own OAuth client, built with atoauth-browser); no session store is used
+    #[arg(long, value_name = "DIR")]
+    spa: Option<PathBuf>,
+
     /// The cookie signing key, 64 hex characters [default: <data-dir>/cookie.key, created once]
     #[arg(
         long,
@@ -131,6 +137,26 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         }
         _ => None,
     };
+
+    let limits = ServerLimits {
+        read_timeout: Duration::from_secs(args.read_timeout.max(1)),
+        max_connections: args.max_connections,
+    };
+    if let Some(dir) = &args.spa {
+        let app = spa::router(dir, config.target_policy().is_insecure())?;
+        eprintln!(
+            "atoauth serve: the single-page app in {}; listening on {bound}, open {public_url}",
+            dir.display()
+        );
+        match tls {
+            Some(tls) => {
+                atoauth_axum::serve_tls(listener, app, limits, tls, shutdown_signal()).await?;
+            }
+            None => atoauth_axum::serve(listener, app, limits, shutdown_signal()).await?,
+        }
+        eprintln!("atoauth serve: stopped");
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let stores = crate::stores::open(config).await?;
     if let Some(address) = args.metrics_listen {
@@ -173,10 +199,6 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         stores.description
     );
     tracing::info!(%bound, %public_url, client_id = web.client().client_id(), "serving");
-    let limits = ServerLimits {
-        read_timeout: Duration::from_secs(args.read_timeout.max(1)),
-        max_connections: args.max_connections,
-    };
     match tls {
         Some(tls) => atoauth_axum::serve_tls(listener, app, limits, tls, shutdown_signal()).await?,
         None => atoauth_axum::serve(listener, app, limits, shutdown_signal()).await?,

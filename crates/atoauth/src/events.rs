@@ -60,4 +60,9 @@ pub enum SessionEvent {
 }
 
 /// Receives [`SessionEvent`]s. Called inline: keep it quick (send to a channel for real work).
+#[cfg(not(target_arch = "wasm32"))]
 pub type SessionEventHandler = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
+/// Receives [`SessionEvent`]s. Called inline: keep it quick. In a browser it need not be
+/// `Send` (a JS callback, a `BroadcastChannel`).
+#[cfg(target_arch = "wasm32")]
+pub type SessionEventHandler = Arc<dyn Fn(&SessionEvent)>;

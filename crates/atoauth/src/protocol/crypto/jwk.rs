@@ -60,7 +60,9 @@ impl fmt::Debug for Jwk {
 }
 
 impl Jwk {
-    pub(super) fn public_p256(x: String, y: String) -> Self {
+    /// A public EC P-256 key from its base64url coordinates (as a WebCrypto export gives them).
+    #[must_use]
+    pub fn public_p256(x: String, y: String) -> Self {
         Self {
             kty: "EC".to_owned(),
             crv: "P-256".to_owned(),
