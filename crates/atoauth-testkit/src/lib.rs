@@ -28,6 +28,7 @@ pub mod repo;
 mod server;
 pub mod servers;
 pub mod soak;
+pub mod spa;
 pub mod storm;
 pub mod worker;
 

@@ -1,0 +1,349 @@
+//! The browser client in headless Chromium against the official PDS (issue #19): the example
+//! app (`examples/spa`) built to wasm32 and served by `atoauth serve --spa` on 127.0.0.1 signs
+//! in through the PDS's own pages, posts (the record is on the PDS), is still signed in after a
+//! reload, keeps its DPoP key non-extractable and nothing in Web Storage, and signs out with its
+//! tokens revoked at the PDS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use atoauth_testkit::browser::Driver;
+use atoauth_testkit::{Account, pds};
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+
+/// `target/debug/atoauth`, built by `cargo test --workspace` (or `cargo build -p atoauth-cli`).
+fn atoauth_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("atoauth");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build -p atoauth-cli",
+        path.display()
+    );
+    path
+}
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_spa(dir: &std::path::Path) -> Served {
+    let mut child = Command::new(atoauth_binary())
+        .args([
+            "--insecure-dev",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--spa",
+        ])
+        .arg(dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = atoauth_testkit::bff::read_line_with(&mut child, |line| {
+        line.split("open ")
+            .nth(1)
+            .filter(|_| line.contains("listening on"))
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+    })
+    .unwrap();
+    Served { child, url }
+}
+
+async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    match browser
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(element) => element,
+        Err(error) => {
+            let error_text = match browser.find(Locator::Css("#error")).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            let url = browser.current_url().await.map(|u| u.to_string());
+            panic!("waiting for {css}: {error}; page error: {error_text:?}; at {url:?}")
+        }
+    }
+}
+
+/// Runs `body` (an async function body) in the page and returns what it returns.
+async fn in_page(browser: &Client, body: &str) -> Value {
+    let script = format!(
+        "const done = arguments[arguments.length - 1];
+         (async () => {{ {body} }})().then(done, (e) => done({{ thrown: String(e) }}));"
+    );
+    browser.execute_async(&script, vec![]).await.unwrap()
+}
+
+const OPEN_DB: &str = "const db = await new Promise((resolve, reject) => {
+       const r = indexedDB.open('atoauth');
+       r.onsuccess = () => resolve(r.result);
+       r.onerror = () => reject(r.error);
+     });
+     const all = (store) => new Promise((resolve, reject) => {
+       const r = db.transaction(store).objectStore(store).getAll();
+       r.onsuccess = () => resolve(r.result);
+       r.onerror = () => reject(r.error);
+     });";
+
+/// The PDS's own sign-in and consent pages, as in the web app's Chromium test.
+async fn consent_at_the_pds(browser: &Client, account: &Account) {
+    let password = wait_for(browser, "input[name=password]").await;
+    let username = browser
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap();
+    if username
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        username.send_keys(&account.handle).await.unwrap();
+    }
+    password.send_keys(&account.password).await.unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::XPath("//button[normalize-space()='Authorize']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
+    let pds = pds();
+    let alice = pds.alice();
+    let site = tempfile::tempdir().unwrap();
+    atoauth_testkit::spa::build(
+        site.path(),
+        &json!({
+            "handleResolver": pds.pds_url().as_str(),
+            "plcDirectory": pds.plc_url().as_str(),
+            "insecureAllowLoopbackHttp": true,
+            "scope": "atproto repo:app.bsky.feed.post?action=create",
+        }),
+    )
+    .unwrap();
+    let served = serve_spa(site.path());
+    let driver = Driver::start("spa");
+    let browser = driver.browser().await;
+
+    // Sign in through the PDS's real pages.
+    browser.goto(&format!("{}/", served.url)).await.unwrap();
+    wait_for(&browser, "body[data-state=signed-out]").await;
+    browser
+        .find(Locator::Css("#identifier"))
+        .await
+        .unwrap()
+        .send_keys(&alice.handle)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    consent_at_the_pds(&browser, alice).await;
+    wait_for(&browser, "body[data-state=signed-in]").await;
+    let did = browser.find(Locator::Css("#did")).await.unwrap();
+    assert_eq!(did.text().await.unwrap(), alice.did);
+    let address = browser.current_url().await.unwrap();
+    assert_eq!(
+        address.query(),
+        None,
+        "the callback is gone from the address bar"
+    );
+    assert_eq!(address.fragment(), None);
+
+    // Post, and find the record on the PDS.
+    browser
+        .find(Locator::Css("#text"))
+        .await
+        .unwrap()
+        .send_keys("hello from a wasm32 single-page app")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#post"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "#posted:not(:empty)").await;
+    let uri = browser
+        .find(Locator::Css("#posted"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rkey = uri.rsplit('/').next().unwrap();
+    let (status, record) = pds
+        .browser_get(&format!(
+            "{}xrpc/com.atproto.repo.getRecord?repo={}&collection=app.bsky.feed.post&rkey={rkey}",
+            pds.pds_url(),
+            alice.did
+        ))
+        .await;
+    assert_eq!(status, 200, "{record}");
+    assert!(record.contains("hello from a wasm32 single-page app"));
+
+    // The DPoP key: a non-extractable P-256 CryptoKey, stored as the key object; nothing in
+    // Web Storage; the session record holds the public key only.
+    let keys = in_page(
+        &browser,
+        &format!(
+            "{OPEN_DB}
+             const pairs = await all('keys');
+             const sessions = await all('sessions');
+             const exported = await crypto.subtle.exportKey('jwk', pairs[0].privateKey)
+               .then(() => 'exported', (e) => e.name);
+             return {{
+               keys: pairs.map((p) => ({{
+                 extractable: p.privateKey.extractable,
+                 type: p.privateKey.type,
+                 algorithm: p.privateKey.algorithm.name,
+                 curve: p.privateKey.algorithm.namedCurve,
+                 isCryptoKey: p.privateKey instanceof CryptoKey,
+               }})),
+               exported,
+               sessions: sessions.map((s) => JSON.parse(s)),
+               localStorage: localStorage.length,
+               sessionStorage: sessionStorage.length,
+             }};"
+        ),
+    )
+    .await;
+    assert_eq!(
+        keys["keys"],
+        json!([{"extractable": false, "type": "private", "algorithm": "ECDSA",
+                "curve": "P-256", "isCryptoKey": true}]),
+        "{keys}"
+    );
+    eprintln!("in the page after sign-in: {keys}");
+    assert_eq!(keys["exported"], "InvalidAccessError", "{keys}");
+    assert_eq!(keys["localStorage"], 0);
+    assert_eq!(keys["sessionStorage"], 0);
+    let session = &keys["sessions"][0];
+    assert!(session["dpop_key"].get("d").is_none(), "{session}");
+    assert_eq!(session["did"], alice.did.as_str());
+
+    // Reload: still signed in.
+    browser.refresh().await.unwrap();
+    wait_for(&browser, "body[data-state=signed-in]").await;
+    assert_eq!(
+        browser
+            .find(Locator::Css("#did"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        alice.did
+    );
+
+    // Sign out; then prove the refresh token is dead at the PDS, with a proof from the very
+    // key (kept in the page for this check before the app deleted it).
+    let captured = in_page(
+        &browser,
+        &format!(
+            "{OPEN_DB}
+             const pairs = await all('keys');
+             const sessions = await all('sessions');
+             window.captured = {{ pair: pairs[0], record: JSON.parse(sessions[0]) }};
+             return true;"
+        ),
+    )
+    .await;
+    assert_eq!(captured, json!(true));
+    browser
+        .find(Locator::Css("#sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "body[data-state=signed-out]").await;
+    let left = in_page(
+        &browser,
+        &format!(
+            "{OPEN_DB}
+             return {{ keys: (await all('keys')).length, sessions: (await all('sessions')).length }};"
+        ),
+    )
+    .await;
+    assert_eq!(
+        left,
+        json!({"keys": 0, "sessions": 0}),
+        "nothing left behind"
+    );
+    let refresh = in_page(
+        &browser,
+        "const b64u = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+           .replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
+         const encode = (value) => b64u(new TextEncoder().encode(JSON.stringify(value)));
+         const { pair, record } = window.captured;
+         const jwk = await crypto.subtle.exportKey('jwk', pair.publicKey);
+         const url = record.issuer.replace(/\\/$/, '') + '/oauth/token';
+         const attempt = async (nonce) => {
+           const header = { typ: 'dpop+jwt', alg: 'ES256',
+                            jwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } };
+           const claims = { jti: crypto.randomUUID(), htm: 'POST', htu: url,
+                            iat: Math.floor(Date.now() / 1000), ...(nonce ? { nonce } : {}) };
+           const input = encode(header) + '.' + encode(claims);
+           const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' },
+             pair.privateKey, new TextEncoder().encode(input));
+           const response = await fetch(url, {
+             method: 'POST',
+             headers: { 'content-type': 'application/x-www-form-urlencoded',
+                        dpop: input + '.' + b64u(signature) },
+             body: new URLSearchParams({ grant_type: 'refresh_token',
+                                         refresh_token: record.refresh_token,
+                                         client_id: record.client_id }),
+           });
+           return { status: response.status, nonce: response.headers.get('dpop-nonce'),
+                    body: await response.json() };
+         };
+         let answer = await attempt(null);
+         if (answer.body.error === 'use_dpop_nonce') answer = await attempt(answer.nonce);
+         return answer;",
+    )
+    .await;
+    eprintln!("the signed-out refresh token at the PDS: {refresh}");
+    assert_eq!(refresh["status"], 400, "{refresh}");
+    assert_eq!(
+        refresh["body"]["error"], "invalid_grant",
+        "the proof was accepted and the token refused: {refresh}"
+    );
+    browser.close().await.unwrap();
+}
