@@ -136,10 +136,9 @@ async fn consent_at_the_pds(browser: &Client, account: &Account) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
+/// The example app built for the harness PDS and served on 127.0.0.1.
+fn build_and_serve() -> (tempfile::TempDir, Served) {
     let pds = pds();
-    let alice = pds.alice();
     let site = tempfile::tempdir().unwrap();
     atoauth_testkit::spa::build(
         site.path(),
@@ -152,17 +151,18 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
     )
     .unwrap();
     let served = serve_spa(site.path());
-    let driver = Driver::start("spa");
-    let browser = driver.browser().await;
+    (site, served)
+}
 
-    // Sign in through the PDS's real pages.
-    browser.goto(&format!("{}/", served.url)).await.unwrap();
-    wait_for(&browser, "body[data-state=signed-out]").await;
+/// Signs `account` in from the app's form through the PDS's real pages.
+async fn sign_in(browser: &Client, url: &str, account: &Account) {
+    browser.goto(&format!("{url}/")).await.unwrap();
+    wait_for(browser, "body[data-state=signed-out]").await;
     browser
         .find(Locator::Css("#identifier"))
         .await
         .unwrap()
-        .send_keys(&alice.handle)
+        .send_keys(&account.handle)
         .await
         .unwrap();
     browser
@@ -172,8 +172,18 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
         .click()
         .await
         .unwrap();
-    consent_at_the_pds(&browser, alice).await;
-    wait_for(&browser, "body[data-state=signed-in]").await;
+    consent_at_the_pds(browser, account).await;
+    wait_for(browser, "body[data-state=signed-in]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
+    let pds = pds();
+    let alice = pds.alice();
+    let (_site, served) = build_and_serve();
+    let driver = Driver::start("spa");
+    let browser = driver.browser().await;
+    sign_in(&browser, &served.url, alice).await;
     let did = browser.find(Locator::Css("#did")).await.unwrap();
     assert_eq!(did.text().await.unwrap(), alice.did);
     let address = browser.current_url().await.unwrap();
@@ -248,14 +258,23 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
         keys["keys"],
         json!([{"extractable": false, "type": "private", "algorithm": "ECDSA",
                 "curve": "P-256", "isCryptoKey": true}]),
-        "{keys}"
     );
-    eprintln!("in the page after sign-in: {keys}");
-    assert_eq!(keys["exported"], "InvalidAccessError", "{keys}");
+    eprintln!(
+        "in the page after sign-in: keys {}, exportKey {}, localStorage {}, sessionStorage {}",
+        keys["keys"], keys["exported"], keys["localStorage"], keys["sessionStorage"]
+    );
+    assert_eq!(
+        keys["exported"], "InvalidAccessError",
+        "{}",
+        keys["exported"]
+    );
     assert_eq!(keys["localStorage"], 0);
     assert_eq!(keys["sessionStorage"], 0);
     let session = &keys["sessions"][0];
-    assert!(session["dpop_key"].get("d").is_none(), "{session}");
+    assert!(
+        session["dpop_key"].get("d").is_none(),
+        "the record holds the public key only"
+    );
     assert_eq!(session["did"], alice.did.as_str());
 
     // Reload: still signed in.
@@ -345,5 +364,100 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
         refresh["body"]["error"], "invalid_grant",
         "the proof was accepted and the token refused: {refresh}"
     );
+    browser.close().await.unwrap();
+}
+
+/// Posts `text` from the app's form (without waiting for the answer).
+async fn start_post(browser: &Client, text: &str) {
+    browser
+        .find(Locator::Css("#text"))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#post"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// How many requests this tab sent to a token endpoint (Resource Timing sees every fetch).
+async fn token_requests(browser: &Client) -> u64 {
+    in_page(
+        browser,
+        "return performance.getEntriesByType('resource')
+           .filter((e) => e.name.endsWith('/oauth/token')).length;",
+    )
+    .await
+    .as_u64()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_with_an_expired_session_refresh_it_once() {
+    let pds = pds();
+    let bob = pds.bob();
+    let (_site, served) = build_and_serve();
+    let driver = Driver::start("spa-tabs");
+    let browser = driver.browser().await;
+    sign_in(&browser, &served.url, bob).await;
+
+    // Expire the stored access token; both tabs then load the session from IndexedDB.
+    let expired = in_page(
+        &browser,
+        &format!(
+            "{OPEN_DB}
+             const store = db.transaction('sessions', 'readwrite').objectStore('sessions');
+             const keys = await new Promise((resolve) => {{
+               const r = store.getAllKeys(); r.onsuccess = () => resolve(r.result); }});
+             const record = JSON.parse(await new Promise((resolve) => {{
+               const r = store.get(keys[0]); r.onsuccess = () => resolve(r.result); }}));
+             record.expires_at = Math.floor(Date.now() / 1000) - 600;
+             await new Promise((resolve, reject) => {{
+               const r = store.put(JSON.stringify(record), keys[0]);
+               r.onsuccess = resolve; r.onerror = () => reject(r.error); }});
+             return record.refresh_token;"
+        ),
+    )
+    .await;
+    let first_tab = browser.window().await.unwrap();
+    browser.refresh().await.unwrap();
+    wait_for(&browser, "body[data-state=signed-in]").await;
+    let second_tab = browser.new_window(true).await.unwrap().handle;
+    browser.switch_to_window(second_tab.clone()).await.unwrap();
+    browser.goto(&format!("{}/", served.url)).await.unwrap();
+    wait_for(&browser, "body[data-state=signed-in]").await;
+
+    // Both tabs post at once; each needs a fresh access token first.
+    start_post(&browser, "from the second tab").await;
+    browser.switch_to_window(first_tab.clone()).await.unwrap();
+    start_post(&browser, "from the first tab").await;
+    wait_for(&browser, "#posted:not(:empty)").await;
+    let first_requests = token_requests(&browser).await;
+    browser.switch_to_window(second_tab).await.unwrap();
+    wait_for(&browser, "#posted:not(:empty)").await;
+    let second_requests = token_requests(&browser).await;
+    eprintln!("token requests: first tab {first_requests}, second tab {second_requests}");
+    assert_eq!(
+        first_requests + second_requests,
+        1,
+        "one refresh across the tabs (the Web Lock, then a re-read of the stored session)"
+    );
+
+    // The session is intact: a new token is stored, and a reload still signs in and posts.
+    let now = in_page(
+        &browser,
+        &format!("{OPEN_DB} return JSON.parse((await all('sessions'))[0]).refresh_token;"),
+    )
+    .await;
+    assert_ne!(now, expired, "the refresh token was rotated once");
+    browser.refresh().await.unwrap();
+    wait_for(&browser, "body[data-state=signed-in]").await;
+    start_post(&browser, "after the refresh").await;
+    wait_for(&browser, "#posted:not(:empty)").await;
     browser.close().await.unwrap();
 }
