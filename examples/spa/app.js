@@ -35,6 +35,13 @@ try {
       fail(error);
     }
   });
+  $('sign-in-popup').addEventListener('click', async () => {
+    try {
+      render(await client.signInPopup($('identifier').value)); // this page stays
+    } catch (error) {
+      fail(error);
+    }
+  });
   $('post-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     try {

@@ -339,8 +339,9 @@ impl BrowserOAuthClient {
     }
 
     /// Signs `identifier` in through a popup window, which comes back to this app's page; that
-    /// page's [`init`](Self::init) completes the sign-in, tells this tab and closes. Waits at
-    /// most `timeout_ms`.
+    /// page's [`init`](Self::init) completes the sign-in, tells this tab over the
+    /// `BroadcastChannel` and closes. Waits at most `timeout_ms` (a popup the user closed is
+    /// noticed only then: the PDS's opener policy hides it from this page).
     ///
     /// # Errors
     /// A blocked popup, a timeout, or what the sign-in failed with.
@@ -389,16 +390,8 @@ impl BrowserOAuthClient {
                     BrowserError::Options("the popup signed in but no session is stored".into())
                 });
             }
-            if popup.closed().unwrap_or(true) && !*done.borrow() {
-                // The popup may have closed right after telling us; one more look.
-                sleep(50).await;
-                if !*done.borrow() {
-                    break Err(BrowserError::Options(
-                        "the sign-in popup was closed".to_owned(),
-                    ));
-                }
-                continue;
-            }
+            // `popup.closed` is no signal: the PDS's pages send `Cross-Origin-Opener-Policy:
+            // same-origin`, which cuts the popup off from this page as soon as it gets there.
             if js_sys::Date::now() - started > f64::from(timeout_ms) {
                 let _ = popup.close();
                 break Err(BrowserError::Options(

@@ -461,3 +461,61 @@ async fn two_tabs_with_an_expired_session_refresh_it_once() {
     wait_for(&browser, "#posted:not(:empty)").await;
     browser.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_popup_signs_in_while_the_page_stays() {
+    let pds = pds();
+    let carol = pds.carol();
+    let (_site, served) = build_and_serve();
+    let driver = Driver::start("spa-popup");
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/", served.url)).await.unwrap();
+    wait_for(&browser, "body[data-state=signed-out]").await;
+    let page = browser.window().await.unwrap();
+    browser
+        .find(Locator::Css("#identifier"))
+        .await
+        .unwrap()
+        .send_keys(&carol.handle)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#sign-in-popup"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The popup: the PDS's pages, then back to the app, which completes and closes it.
+    let mut popup = None;
+    for _ in 0..100 {
+        let windows = browser.windows().await.unwrap();
+        popup = windows.into_iter().find(|w| *w != page);
+        if popup.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .switch_to_window(popup.expect("a popup opened"))
+        .await
+        .unwrap();
+    consent_at_the_pds(&browser, carol).await;
+    browser.switch_to_window(page).await.unwrap();
+    wait_for(&browser, "body[data-state=signed-in]").await;
+    assert_eq!(
+        browser
+            .find(Locator::Css("#did"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        carol.did
+    );
+    let address = browser.current_url().await.unwrap();
+    assert_eq!(address.query(), None, "the page itself never left");
+    start_post(&browser, "signed in through a popup").await;
+    wait_for(&browser, "#posted:not(:empty)").await;
+    browser.close().await.unwrap();
+}
