@@ -163,6 +163,25 @@ for (let attempt = 1; !running; attempt++) {
 const { pds, url: pdsUrl } = running
 closers.push(() => pds.destroy())
 
+// Token-endpoint answers by the DPoP key that asked (the `x` of the proof's `jwk`), counted in
+// this process, so a test can count the grants its own client got while others sign in too.
+// Only the header is read: the body stays the PDS's.
+const tokenAnswers = new Map() // x → { status: count }
+pds.server.on('request', (req, res) => {
+  if (req.method !== 'POST' || !(req.url ?? '').startsWith('/oauth/token')) return
+  let x = null
+  try {
+    const header = JSON.parse(Buffer.from(String(req.headers.dpop ?? '').split('.')[0], 'base64url').toString('utf8'))
+    x = typeof header?.jwk?.x === 'string' ? header.jwk.x : null
+  } catch {}
+  if (!x) return
+  res.on('finish', () => {
+    const counts = tokenAnswers.get(x) ?? {}
+    counts[res.statusCode] = (counts[res.statusCode] ?? 0) + 1
+    tokenAnswers.set(x, counts)
+  })
+})
+
 // --- HTTPS client-metadata host and the control server ---
 const documents = new Map() // '/path' → Buffer
 const cleanPath = (raw) => {
@@ -208,6 +227,8 @@ const control = http.createServer(async (req, res) => {
         .executeTakeFirst()
       return reply(200, { aged: Number(result?.numUpdatedRows ?? 0) })
     }
+    const answersMatch = /^\/token-answers\/([A-Za-z0-9_-]+)$/.exec(req.url ?? '')
+    if (answersMatch && req.method === 'GET') return reply(200, tokenAnswers.get(answersMatch[1]) ?? {})
     const match = /^\/clients(\/.+)$/.exec(req.url ?? '')
     const documentPath = match && cleanPath(match[1])
     if (!documentPath) return reply(404, { error: 'not found' })

@@ -194,6 +194,31 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
     );
     assert_eq!(address.fragment(), None);
 
+    // The callback replayed in another tab is refused: its state was used up.
+    let callback = in_page(
+        &browser,
+        "return performance.getEntriesByType('navigation')[0].name;",
+    )
+    .await;
+    let callback = callback.as_str().unwrap().to_owned();
+    assert!(callback.contains("code="), "{callback}");
+    let first_tab = browser.window().await.unwrap();
+    let replay_tab = browser.new_window(true).await.unwrap().handle;
+    browser.switch_to_window(replay_tab).await.unwrap();
+    browser.goto(&callback).await.unwrap();
+    wait_for(&browser, "body[data-state=error]").await;
+    let refused = browser
+        .find(Locator::Css("#error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    eprintln!("the replayed callback: {refused}");
+    assert!(refused.contains("state"), "{refused}");
+    browser.close_window().await.unwrap();
+    browser.switch_to_window(first_tab).await.unwrap();
+
     // Post, and find the record on the PDS.
     browser
         .find(Locator::Css("#text"))
@@ -420,10 +445,12 @@ async fn two_tabs_with_an_expired_session_refresh_it_once() {
              await new Promise((resolve, reject) => {{
                const r = store.put(JSON.stringify(record), keys[0]);
                r.onsuccess = resolve; r.onerror = () => reject(r.error); }});
-             return record.refresh_token;"
+             return {{ refresh: record.refresh_token, x: record.dpop_key.x }};"
         ),
     )
     .await;
+    let key_x = expired["x"].as_str().unwrap().to_owned();
+    let grants_before = pds.token_answers(&key_x).await.get(&200).copied();
     let first_tab = browser.window().await.unwrap();
     browser.refresh().await.unwrap();
     wait_for(&browser, "body[data-state=signed-in]").await;
@@ -447,6 +474,15 @@ async fn two_tabs_with_an_expired_session_refresh_it_once() {
         1,
         "one refresh across the tabs (the Web Lock, then a re-read of the stored session)"
     );
+    // Counted by the PDS's side too: one grant (the sign-in's was the one before).
+    let grants_after = pds.token_answers(&key_x).await.get(&200).copied();
+    eprintln!("grants at the PDS for this key: {grants_before:?} → {grants_after:?}");
+    assert_eq!(grants_before, Some(1), "the sign-in's code exchange");
+    assert_eq!(
+        grants_after,
+        Some(2),
+        "exactly one refresh grant reached the PDS"
+    );
 
     // The session is intact: a new token is stored, and a reload still signs in and posts.
     let now = in_page(
@@ -454,7 +490,10 @@ async fn two_tabs_with_an_expired_session_refresh_it_once() {
         &format!("{OPEN_DB} return JSON.parse((await all('sessions'))[0]).refresh_token;"),
     )
     .await;
-    assert_ne!(now, expired, "the refresh token was rotated once");
+    assert_ne!(
+        now, expired["refresh"],
+        "the refresh token was rotated once"
+    );
     browser.refresh().await.unwrap();
     wait_for(&browser, "body[data-state=signed-in]").await;
     start_post(&browser, "after the refresh").await;

@@ -318,6 +318,33 @@ impl Pds {
         answer["aged"].as_u64().expect("a count")
     }
 
+    /// How the PDS's token endpoint answered requests whose DPoP proof carried the public key
+    /// with this `x` coordinate, counted inside the harness process: status → count (a grant
+    /// is a 200). One client's key, so other clients signing in meanwhile do not count.
+    ///
+    /// # Panics
+    /// When the control server refuses.
+    pub async fn token_answers(&self, dpop_key_x: &str) -> std::collections::BTreeMap<u16, u64> {
+        let url = self
+            .ready
+            .control_url
+            .join(&format!("token-answers/{dpop_key_x}"))
+            .expect("a valid control URL");
+        let answer: std::collections::BTreeMap<String, u64> = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("the control server answers")
+            .json()
+            .await
+            .expect("JSON");
+        answer
+            .into_iter()
+            .filter_map(|(status, count)| Some((status.parse().ok()?, count)))
+            .collect()
+    }
+
     /// Writes a lexicon document into `account`'s repository (`com.atproto.lexicon.schema`,
     /// keyed by its `id`), as its author would publish it; returns the record's CID.
     ///
