@@ -67,6 +67,14 @@ impl WebCryptoKeyStore {
         Self { db }
     }
 
+    /// The key store in the IndexedDB database `database` (created if needed).
+    ///
+    /// # Errors
+    /// When IndexedDB is unavailable.
+    pub async fn open(database: &str) -> Result<Self, crate::BrowserError> {
+        Ok(Self::new(Database::open(database).await?))
+    }
+
     async fn public_of(pair: &CryptoKeyPair) -> Result<Jwk, KeyError> {
         let subtle = subtle().map_err(|e| failed("WebCrypto", &e))?;
         // Only the public half is exported; the private one cannot be.

@@ -45,6 +45,16 @@ impl IndexedDbStore {
         Self { db, channel }
     }
 
+    /// The store in the IndexedDB database `database` (created if needed), telling other tabs
+    /// of its writes on the channel `<database>:sessions`.
+    ///
+    /// # Errors
+    /// When IndexedDB or `BroadcastChannel` is unavailable.
+    pub async fn open(database: &str) -> Result<Self, BrowserError> {
+        let channel = Channel::open(&format!("{database}:sessions"))?;
+        Ok(Self::new(Database::open(database).await?, Some(channel)))
+    }
+
     fn tell(&self, notice: &Notice) {
         if let Some(channel) = &self.channel {
             channel.tell(notice);

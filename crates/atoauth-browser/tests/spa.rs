@@ -3,6 +3,7 @@
 //! in through the PDS's own pages, posts (the record is on the PDS), is still signed in after a
 //! reload, keeps its DPoP key non-extractable and nothing in Web Storage, and signs out with its
 //! tokens revoked at the PDS.
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;

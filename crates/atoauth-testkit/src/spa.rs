@@ -28,6 +28,50 @@ fn run(command: &mut Command, what: &str) -> Result<(), Error> {
     }
 }
 
+/// `cargo <args> --target wasm32-unknown-unknown` with the wasm toolchain: Debian's `rustc-web`
+/// (`ATOAUTH_WASM_RUSTC` to override), `-Zbuild-std`, `wasm-ld` (`ATOAUTH_WASM_LINKER`), the
+/// target dir `target/wasm`, and `wasm-bindgen-test-runner` in headless Chromium as the runner.
+/// Nothing of the host build's configuration leaks in.
+#[must_use]
+pub fn wasm_cargo(args: &[&str]) -> Command {
+    let root = repository();
+    let rustc = std::env::var_os("ATOAUTH_WASM_RUSTC").unwrap_or_else(|| "/usr/bin/rustc".into());
+    let linker = std::env::var_os("ATOAUTH_WASM_LINKER")
+        .unwrap_or_else(|| "/usr/lib/llvm-22/bin/wasm-ld".into());
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .current_dir(&root)
+        .args(args)
+        .args([
+            "--target",
+            "wasm32-unknown-unknown",
+            "-Zbuild-std=std,panic_abort",
+        ])
+        .arg("--target-dir")
+        .arg(root.join("target/wasm"))
+        .env("RUSTC", rustc)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", linker)
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        )
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver");
+    for name in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTDOC",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "CARGO_BUILD_RUSTC",
+    ] {
+        cargo.env_remove(name);
+    }
+    cargo
+}
+
 /// Builds the browser client and assembles the example app into `out` (`index.html`,
 /// `app.js`, `style.css`, `pkg/`); `config` becomes its `config.json`.
 ///
@@ -37,36 +81,7 @@ fn run(command: &mut Command, what: &str) -> Result<(), Error> {
 pub fn build(out: &Path, config: &serde_json::Value) -> Result<(), Error> {
     let root = repository();
     let target_dir = root.join("target/wasm");
-    let rustc = std::env::var_os("ATOAUTH_WASM_RUSTC").unwrap_or_else(|| "/usr/bin/rustc".into());
-    let linker = std::env::var_os("ATOAUTH_WASM_LINKER")
-        .unwrap_or_else(|| "/usr/lib/llvm-22/bin/wasm-ld".into());
-    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo
-        .current_dir(&root)
-        .args([
-            "build",
-            "-p",
-            "atoauth-browser",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
-        .args(["-Zbuild-std=std,panic_abort", "--target-dir"])
-        .arg(&target_dir)
-        .env("RUSTC", rustc)
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", linker);
-    // Nothing of the host build's configuration may leak into the wasm one.
-    for name in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET_DIR",
-        "CARGO_BUILD_RUSTC",
-    ] {
-        cargo.env_remove(name);
-    }
+    let mut cargo = wasm_cargo(&["build", "-p", "atoauth-browser"]);
     run(
         &mut cargo,
         "the wasm build (apt-get install rustc-web rust-web-src lld-22)",
