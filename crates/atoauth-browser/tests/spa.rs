@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use atoauth_testkit::browser::Driver;
+use atoauth_testkit::browser::{Driver, consent_at_the_pds};
 use atoauth_testkit::{Account, pds};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
@@ -101,41 +101,6 @@ const OPEN_DB: &str = "const db = await new Promise((resolve, reject) => {
        r.onsuccess = () => resolve(r.result);
        r.onerror = () => reject(r.error);
      });";
-
-/// The PDS's own sign-in and consent pages, as in the web app's Chromium test.
-async fn consent_at_the_pds(browser: &Client, account: &Account) {
-    let password = wait_for(browser, "input[name=password]").await;
-    let username = browser
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap();
-    if username
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-        .is_empty()
-    {
-        username.send_keys(&account.handle).await.unwrap();
-    }
-    password.send_keys(&account.password).await.unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .at_most(Duration::from_secs(60))
-        .for_element(Locator::XPath("//button[normalize-space()='Authorize']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
 
 /// The example app built for the harness PDS and served on 127.0.0.1.
 fn build_and_serve() -> (tempfile::TempDir, Served) {

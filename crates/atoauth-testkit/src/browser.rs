@@ -99,6 +99,57 @@ impl Driver {
     }
 }
 
+/// Plays the user on the PDS's own sign-in and consent pages in `browser` (already on them):
+/// the password (and the username when the login hint did not fill it), then "Authorize".
+///
+/// # Panics
+/// When a page does not appear within a minute.
+pub async fn consent_at_the_pds(browser: &Client, account: &crate::Account) {
+    use fantoccini::Locator;
+    let wait = |locator: Locator<'static>| async move {
+        browser
+            .wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(locator)
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {locator:?} on the PDS's pages: {e}"))
+    };
+    let password = wait(Locator::Css("input[name=password]")).await;
+    let username = browser
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .expect("the username field");
+    if username
+        .prop("value")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        username
+            .send_keys(&account.handle)
+            .await
+            .expect("typing the username");
+    }
+    password
+        .send_keys(&account.password)
+        .await
+        .expect("typing the password");
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("the sign-in button")
+        .click()
+        .await
+        .expect("signing in at the PDS");
+    wait(Locator::XPath("//button[normalize-space()='Authorize']"))
+        .await
+        .click()
+        .await
+        .expect("authorizing");
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         let browser_pid = std::fs::read_link(self.dir.join("data/SingletonLock"))

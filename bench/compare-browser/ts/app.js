@@ -1,0 +1,21 @@
+import { BrowserOAuthClient } from '@atproto/oauth-client-browser';
+import { run } from './bench.js';
+
+await run({
+  create: async (config) => new BrowserOAuthClient({
+    handleResolver: config.handleResolver,
+    plcDirectoryUrl: config.plcDirectory,
+    allowHttp: true,
+    responseMode: 'query',
+  }),
+  init: async (client) => {
+    const result = await client.init();
+    return result && { fresh: result.state !== undefined, session: result.session };
+  },
+  signIn: (client, handle) => client.signIn(handle),
+  call: async (client, outcome) => {
+    const response = await outcome.session.fetchHandler('/xrpc/com.atproto.server.getSession');
+    return response.json();
+  },
+  wasmBytes: () => 0,
+});
