@@ -1,4 +1,5 @@
-// The measuring half shared by both benchmark pages: each page gives `run` its client as four
+// The measuring half of both benchmark pages (the TS page bundles it from here): each gives `run`
+// its client as four
 // functions, so both sides do exactly the same steps.
 const mark = (name, value) => localStorage.setItem(`bench:${name}`, String(value));
 

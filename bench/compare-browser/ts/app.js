@@ -1,5 +1,6 @@
 import { BrowserOAuthClient } from '@atproto/oauth-client-browser';
-import { run } from './bench.js';
+// The measuring half is shared with the atoauth page, which serves it from its own directory.
+import { run } from '../ours/bench.js';
 
 await run({
   create: async (config) => new BrowserOAuthClient({
