@@ -1,6 +1,5 @@
 // The measuring half of both benchmark pages (the TS page bundles it from here): each gives `run`
-// its client as four
-// functions, so both sides do exactly the same steps.
+// its client as four functions, so both sides do exactly the same steps.
 const mark = (name, value) => localStorage.setItem(`bench:${name}`, String(value));
 
 export async function run({ create, init, signIn, call, wasmBytes }) {
