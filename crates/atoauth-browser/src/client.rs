@@ -214,7 +214,21 @@ impl BrowserOAuthClient {
         }
         let redirect_uri = match options.client {
             ClientChoice::Loopback { scope } => {
-                let redirect = loopback_redirect(&href()?)?;
+                let href = href()?;
+                let redirect = loopback_redirect(&href)?;
+                // A sign-in started on `localhost` would come back to `127.0.0.1`, another
+                // origin with another IndexedDB: move the page first, as the TS client does.
+                if let Ok(mut here) = Url::parse(&href)
+                    && here.host_str() == Some("localhost")
+                {
+                    here.set_host(Some("127.0.0.1"))
+                        .map_err(|e| BrowserError::Options(e.to_string()))?;
+                    window()?
+                        .location()
+                        .replace(here.as_str())
+                        .map_err(|e| BrowserError::js("location.replace", &e))?;
+                    return Err(BrowserError::MovingToLoopbackIp(here.into()));
+                }
                 let client = LoopbackClient::new([redirect.clone()], Some(&scope))
                     .map_err(|v| BrowserError::Options(v.to_string()))?;
                 builder = builder.loopback(client);

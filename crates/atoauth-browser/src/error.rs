@@ -17,6 +17,11 @@ pub enum BrowserError {
     /// blocked by the user).
     #[error("IndexedDB is unavailable here ({0}): sessions cannot be kept")]
     NoIndexedDb(String),
+    /// The page was on `localhost` and is being moved to the same URL on `127.0.0.1` (the
+    /// development client's origin: IndexedDB is per origin, and the PDS sends loopback clients
+    /// back to `127.0.0.1` only). Nothing to do: the page reloads there.
+    #[error("moving this page to {0} (the development client runs on 127.0.0.1)")]
+    MovingToLoopbackIp(String),
     /// The options are incomplete or contradictory.
     #[error("invalid options: {0}")]
     Options(String),

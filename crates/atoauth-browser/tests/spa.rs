@@ -524,3 +524,18 @@ async fn a_popup_signs_in_while_the_page_stays() {
     wait_for(&browser, "#posted:not(:empty)").await;
     browser.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_opened_on_localhost_moves_to_127_0_0_1_first() {
+    // IndexedDB is per origin and the PDS sends loopback clients back to 127.0.0.1, so a
+    // sign-in begun on localhost could never finish: the client moves the page first.
+    let (_site, served) = build_and_serve();
+    let driver = Driver::start("spa-localhost");
+    let browser = driver.browser().await;
+    let on_localhost = served.url.replace("127.0.0.1", "localhost");
+    browser.goto(&format!("{on_localhost}/")).await.unwrap();
+    wait_for(&browser, "body[data-state=signed-out]").await;
+    let address = browser.current_url().await.unwrap();
+    assert_eq!(address.host_str(), Some("127.0.0.1"), "{address}");
+    browser.close().await.unwrap();
+}
