@@ -1,8 +1,8 @@
 //! Several `atoauth` processes on one data directory, one of them killed with `-9` in the middle
 //! of `refresh` (issue #21), against the official PDS: whatever point the kill lands on, the next
 //! command reads the store without error, the database passes `PRAGMA integrity_check`, and the
-//! session is either kept or ended with the one-line "sign in again" — never a store error, never
-//! a wait on a dead process's lock.
+//! session is either kept or ended with one line that says to sign in again (`atoauth login`) —
+//! never a store error, never a wait on a dead process's lock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
