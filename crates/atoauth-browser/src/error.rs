@@ -1,6 +1,6 @@
 //! What can go wrong in a browser, beside the OAuth errors of the core.
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast as _, JsValue};
 
 /// Why the browser client could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -61,5 +61,3 @@ pub(crate) fn describe(error: &JsValue) -> String {
         .and_then(|s| s.as_string())
         .unwrap_or_else(|| "an unknown error".to_owned())
 }
-
-use wasm_bindgen::JsCast as _;

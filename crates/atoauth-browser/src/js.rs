@@ -222,9 +222,12 @@ impl JsClient {
                         let value = pair.get(1);
                         Some((
                             pair.get(0).as_string()?,
+                            // XRPC query parameters are strings; numbers and booleans are
+                            // written as JSON writes them.
                             value
                                 .as_string()
-                                .or_else(|| value.as_f64().map(|n| n.to_string()))?,
+                                .or_else(|| value.as_f64().map(|n| n.to_string()))
+                                .or_else(|| value.as_bool().map(|b| b.to_string()))?,
                         ))
                     })
                     .collect()
