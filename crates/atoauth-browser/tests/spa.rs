@@ -82,6 +82,39 @@ async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element 
     }
 }
 
+/// Clicks the element `css` names.
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `text` into the element `css` names.
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// The text of the element `css` names.
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Runs `body` (an async function body) in the page and returns what it returns.
 async fn in_page(browser: &Client, body: &str) -> Value {
     let script = format!(
@@ -124,20 +157,8 @@ fn build_and_serve() -> (tempfile::TempDir, Served) {
 async fn sign_in(browser: &Client, url: &str, account: &Account) {
     browser.goto(&format!("{url}/")).await.unwrap();
     wait_for(browser, "body[data-state=signed-out]").await;
-    browser
-        .find(Locator::Css("#identifier"))
-        .await
-        .unwrap()
-        .send_keys(&account.handle)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "#identifier", &account.handle).await;
+    click(browser, "#sign-in").await;
     consent_at_the_pds(browser, account).await;
     wait_for(browser, "body[data-state=signed-in]").await;
 }
@@ -173,41 +194,17 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
     browser.switch_to_window(replay_tab).await.unwrap();
     browser.goto(&callback).await.unwrap();
     wait_for(&browser, "body[data-state=error]").await;
-    let refused = browser
-        .find(Locator::Css("#error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let refused = text_of(&browser, "#error").await;
     eprintln!("the replayed callback: {refused}");
     assert!(refused.contains("state"), "{refused}");
     browser.close_window().await.unwrap();
     browser.switch_to_window(first_tab).await.unwrap();
 
     // Post, and find the record on the PDS.
-    browser
-        .find(Locator::Css("#text"))
-        .await
-        .unwrap()
-        .send_keys("hello from a wasm32 single-page app")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#post"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "#text", "hello from a wasm32 single-page app").await;
+    click(&browser, "#post").await;
     wait_for(&browser, "#posted:not(:empty)").await;
-    let uri = browser
-        .find(Locator::Css("#posted"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let uri = text_of(&browser, "#posted").await;
     let rkey = uri.rsplit('/').next().unwrap();
     let (status, record) = pds
         .browser_get(&format!(
@@ -271,16 +268,7 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
     // Reload: still signed in.
     browser.refresh().await.unwrap();
     wait_for(&browser, "body[data-state=signed-in]").await;
-    assert_eq!(
-        browser
-            .find(Locator::Css("#did"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        alice.did
-    );
+    assert_eq!(text_of(&browser, "#did").await, alice.did);
 
     // Sign out; then prove the refresh token is dead at the PDS, with a proof from the very
     // key (kept in the page for this check before the app deleted it).
@@ -296,13 +284,7 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
     )
     .await;
     assert_eq!(captured, json!(true));
-    browser
-        .find(Locator::Css("#sign-out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#sign-out").await;
     wait_for(&browser, "body[data-state=signed-out]").await;
     let left = in_page(
         &browser,
@@ -360,20 +342,8 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
 
 /// Posts `text` from the app's form (without waiting for the answer).
 async fn start_post(browser: &Client, text: &str) {
-    browser
-        .find(Locator::Css("#text"))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#post"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, "#text", text).await;
+    click(browser, "#post").await;
 }
 
 /// How many requests this tab sent to a token endpoint (Resource Timing sees every fetch).
@@ -477,20 +447,8 @@ async fn a_popup_signs_in_while_the_page_stays() {
     browser.goto(&format!("{}/", served.url)).await.unwrap();
     wait_for(&browser, "body[data-state=signed-out]").await;
     let page = browser.window().await.unwrap();
-    browser
-        .find(Locator::Css("#identifier"))
-        .await
-        .unwrap()
-        .send_keys(&carol.handle)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#sign-in-popup"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "#identifier", &carol.handle).await;
+    click(&browser, "#sign-in-popup").await;
     // The popup: the PDS's pages, then back to the app, which completes and closes it.
     let mut popup = None;
     for _ in 0..100 {
@@ -508,16 +466,7 @@ async fn a_popup_signs_in_while_the_page_stays() {
     consent_at_the_pds(&browser, carol).await;
     browser.switch_to_window(page).await.unwrap();
     wait_for(&browser, "body[data-state=signed-in]").await;
-    assert_eq!(
-        browser
-            .find(Locator::Css("#did"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        carol.did
-    );
+    assert_eq!(text_of(&browser, "#did").await, carol.did);
     let address = browser.current_url().await.unwrap();
     assert_eq!(address.query(), None, "the page itself never left");
     start_post(&browser, "signed in through a popup").await;

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use atoauth::http::{HttpClient, HttpFuture, Request};
-use atoauth::{OAuthClient, OAuthError, SessionStore};
+use atoauth::{Did, OAuthClient, OAuthError, SessionId, SessionStore};
 use atoauth_sqlx::SqliteStore;
 use atoauth_testkit::{RecordingHttp, expire_session, pds};
 
@@ -100,6 +100,19 @@ impl HttpClient for FillOnRefreshAnswer {
     }
 }
 
+/// Resumes the session and calls the PDS with it.
+async fn get_session(
+    client: &OAuthClient,
+    did: &Did,
+    id: &SessionId,
+) -> Result<serde_json::Value, OAuthError> {
+    client
+        .restore(did, id)
+        .await?
+        .query("com.atproto.server.getSession", &[])
+        .await
+}
+
 fn integrity(path: &Path) -> String {
     let output = Command::new("sqlite3")
         .arg(path)
@@ -154,15 +167,7 @@ async fn a_full_disk_before_a_refresh_sends_nothing_and_recovers() {
     let before = s.store.get(&did, &id).await.unwrap().unwrap();
 
     s.disk.fill();
-    let error = async {
-        s.client
-            .restore(&did, &id)
-            .await?
-            .query::<serde_json::Value>("com.atproto.server.getSession", &[])
-            .await
-    }
-    .await
-    .unwrap_err();
+    let error = get_session(&s.client, &did, &id).await.unwrap_err();
     eprintln!("a refresh on a full disk: {error:?}");
     assert!(matches!(error, OAuthError::Store(_)), "{error}");
     assert!(!error.requires_sign_in(), "{error}");
@@ -172,14 +177,7 @@ async fn a_full_disk_before_a_refresh_sends_nothing_and_recovers() {
     s.disk.make_room();
     let after = s.store.get(&did, &id).await.unwrap().unwrap();
     assert_eq!(after.refresh_token, before.refresh_token, "untouched");
-    let me: serde_json::Value = s
-        .client
-        .restore(&did, &id)
-        .await
-        .unwrap()
-        .query("com.atproto.server.getSession", &[])
-        .await
-        .unwrap();
+    let me = get_session(&s.client, &did, &id).await.unwrap();
     assert_eq!(me["did"], did.as_str());
     assert_eq!(s.http.successful_grants("refresh_token"), 1);
 }
@@ -194,15 +192,7 @@ async fn a_disk_that_fills_before_new_tokens_are_stored_revokes_them_and_keeps_t
     let before = s.store.get(&did, &id).await.unwrap().unwrap();
 
     s.armed.store(true, Ordering::SeqCst);
-    let error = async {
-        s.client
-            .restore(&did, &id)
-            .await?
-            .query::<serde_json::Value>("com.atproto.server.getSession", &[])
-            .await
-    }
-    .await
-    .unwrap_err();
+    let error = get_session(&s.client, &did, &id).await.unwrap_err();
     eprintln!("new tokens on a full disk: {error:?}");
     assert!(matches!(error, OAuthError::PersistFailed(_)), "{error}");
     assert!(error.requires_sign_in(), "the session cannot go on");
@@ -220,15 +210,7 @@ async fn a_disk_that_fills_before_new_tokens_are_stored_revokes_them_and_keeps_t
     s.disk.make_room();
     let room = Instant::now();
     let requests_before = s.http.exchanges().len();
-    let error = async {
-        s.client
-            .restore(&did, &id)
-            .await?
-            .query::<serde_json::Value>("com.atproto.server.getSession", &[])
-            .await
-    }
-    .await
-    .unwrap_err();
+    let error = get_session(&s.client, &did, &id).await.unwrap_err();
     assert!(error.requires_sign_in(), "{error:?}");
     assert!(
         matches!(error, OAuthError::SessionEnded { .. }),
