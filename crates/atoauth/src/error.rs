@@ -35,6 +35,9 @@ pub enum ConfigError {
         /// The key id.
         kid: String,
     },
+    /// Both a keyset and another assertion source were given.
+    #[error("[U2] give a confidential client its keyset or a client-assertion source, not both")]
+    TwoAssertionSources,
     /// The key a session is bound to is not in the keyset any more.
     #[error("[J6] the client key {kid:?} is not in the keyset")]
     KeyNotInKeyset {
@@ -142,6 +145,12 @@ pub enum SessionEndCause {
     /// The session's DPoP key is gone from the key store that kept it (a browser's site data
     /// was cleared): no proof can be made for its tokens.
     DpopKeyMissing,
+    /// The client-assertion backend refuses this device (its DPoP key was denied, or it lacks
+    /// the app's sign-in cookie), so the session cannot be refreshed (U8).
+    AssertionRefused {
+        /// The backend's reason.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for SessionEndCause {
@@ -169,6 +178,10 @@ impl std::fmt::Display for SessionEndCause {
             Self::DpopKeyMissing => {
                 f.write_str("the session's DPoP key is gone from the key store that kept it")
             }
+            Self::AssertionRefused { reason } => write!(
+                f,
+                "[U8] the client-assertion backend refuses this device: {reason}"
+            ),
         }
     }
 }
@@ -312,6 +325,10 @@ pub enum OAuthError {
     /// Randomness failed.
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// No client assertion could be had from the client-assertion backend (section U); the
+    /// session, if any, is kept.
+    #[error(transparent)]
+    ClientAssertion(#[from] crate::client_auth::remote::AssertionError),
     /// Fresh tokens could not be stored; they were revoked (P3). The session cannot go on: the
     /// server has spent the previous refresh token, so the user signs in again.
     #[error("new tokens could not be stored and were revoked")]

@@ -148,7 +148,7 @@ impl OAuthClient {
         let dpop = inner.new_dpop_key().await?;
         let pkce = Pkce::generate(inner.config().random.as_ref())?;
         let state = State::new(random_token(inner.config().random.as_ref(), 24)?);
-        let binding = inner.new_binding();
+        let mut binding = inner.new_binding();
 
         let mut params: Vec<(&str, &str)> = vec![
             ("response_type", "code"),
@@ -167,11 +167,11 @@ impl OAuthClient {
         params.extend(optional.iter().filter_map(|(k, v)| v.map(|v| (*k, v))));
 
         let response = inner
-            .post_to_server(
+            .post_to_server_binding(
                 server,
                 &server.pushed_authorization_request_endpoint,
                 &params,
-                &binding,
+                &mut binding,
                 (&dpop, inner.authorization_nonces()),
                 None,
             )

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{ClientKind, OAuthClient};
 use crate::client_auth::Keyset;
+use crate::client_auth::remote::ClientAssertionSource;
 use crate::client_metadata::{ClientMetadata, LoopbackClient, ValidationOptions};
 use crate::crypto::{Clock, OsRandomness, Randomness, SystemClock};
 use crate::engine::{Engine, EngineConfig};
@@ -29,6 +30,7 @@ pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(15 * 60);
 pub struct OAuthClientBuilder {
     kind: Option<ClientKind>,
     keyset: Option<Keyset>,
+    assertion_source: Option<Arc<dyn ClientAssertionSource>>,
     http: Option<Arc<dyn HttpClient>>,
     policy: TargetPolicy,
     resolver: Option<IdentityResolver>,
@@ -78,6 +80,17 @@ impl OAuthClientBuilder {
     /// The signing keys of a confidential client (section J).
     pub fn keyset(mut self, keyset: Keyset) -> Self {
         self.keyset = Some(keyset);
+        self
+    }
+
+    /// A confidential client whose keys are elsewhere: every assertion comes from `source`
+    /// (a client-assertion backend: [`RemoteClientAssertions`]), just in time for PAR, the
+    /// code exchange, each refresh and revocation (J2, section U). Instead of
+    /// [`keyset`](Self::keyset).
+    ///
+    /// [`RemoteClientAssertions`]: crate::protocol::client_auth::remote::RemoteClientAssertions
+    pub fn client_assertions(mut self, source: Arc<dyn ClientAssertionSource>) -> Self {
+        self.assertion_source = Some(source);
         self
     }
 
@@ -268,7 +281,7 @@ impl OAuthClientBuilder {
         let kind = self.kind.ok_or(ConfigError::NoClient)?;
         let client_id = match &kind {
             ClientKind::Loopback(loopback) => {
-                if self.keyset.is_some() {
+                if self.keyset.is_some() || self.assertion_source.is_some() {
                     return Err(ConfigError::LoopbackTakesNoKeys.into());
                 }
                 loopback.client_id()
@@ -287,7 +300,10 @@ impl OAuthClientBuilder {
                 if !errors.is_empty() {
                     return Err(OAuthError::ClientMetadata(Violations(errors)));
                 }
-                check_keys(metadata, self.keyset.as_ref())?;
+                match &self.assertion_source {
+                    None => check_keys(metadata, self.keyset.as_ref())?,
+                    Some(_) => check_remote(metadata, self.keyset.is_some())?,
+                }
                 metadata.client_id.clone()
             }
         };
@@ -323,6 +339,7 @@ impl OAuthClientBuilder {
                 client_id,
                 kind,
                 keyset: self.keyset,
+                assertion_source: self.assertion_source,
                 http,
                 policy: self.policy,
                 resolver,
@@ -349,6 +366,17 @@ impl OAuthClientBuilder {
             })),
         })
     }
+}
+
+/// U2: assertions from elsewhere are for a confidential client that has no keyset of its own.
+fn check_remote(metadata: &ClientMetadata, has_keyset: bool) -> Result<(), OAuthError> {
+    if has_keyset {
+        return Err(ConfigError::TwoAssertionSources.into());
+    }
+    if !metadata.is_confidential() {
+        return Err(ConfigError::PublicClientTakesNoKeys.into());
+    }
+    Ok(())
 }
 
 /// J1/B5.10: a confidential client has keys, and every one of them is published.

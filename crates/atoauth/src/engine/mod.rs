@@ -17,6 +17,7 @@ use std::time::Duration;
 pub use server_request::Revocation;
 
 use crate::client_auth::Keyset;
+use crate::client_auth::remote::ClientAssertionSource;
 use crate::client_metadata::{ClientMetadata, LoopbackClient};
 use crate::crypto::Randomness;
 use crate::crypto::{Es256Key, Jwk, KeyError, SignerBackend};
@@ -60,6 +61,8 @@ pub(crate) struct EngineConfig {
     pub(crate) client_id: String,
     pub(crate) kind: ClientKind,
     pub(crate) keyset: Option<Keyset>,
+    /// Where assertions come from when the keys are elsewhere (a client-assertion backend).
+    pub(crate) assertion_source: Option<Arc<dyn ClientAssertionSource>>,
     pub(crate) http: Arc<dyn HttpClient>,
     pub(crate) policy: TargetPolicy,
     pub(crate) resolver: IdentityResolver,
@@ -117,7 +120,10 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("OAuthClient")
             .field("client_id", &self.config.client_id)
             .field("policy", &self.config.policy)
-            .field("confidential", &self.config.keyset.is_some())
+            .field(
+                "confidential",
+                &(self.config.keyset.is_some() || self.config.assertion_source.is_some()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -5,6 +5,7 @@ use url::Url;
 
 use super::Engine;
 use crate::client_auth::CLIENT_ASSERTION_TYPE;
+use crate::client_auth::remote::{AssertionError, AssertionRequest};
 use crate::client_metadata::TokenEndpointAuthMethod;
 use crate::dpop::{DpopKey, NonceCache};
 use crate::engine::transport::{DpopSender, Replayable, Server};
@@ -27,14 +28,20 @@ pub enum Revocation {
 }
 
 impl Engine {
-    /// The binding new authorizations use: `none`, or `private_key_jwt` with the current key.
+    /// The binding new authorizations use: `none`, or `private_key_jwt` with the current key
+    /// (for assertions from elsewhere, the key that signs the first one: see
+    /// [`post_to_server_binding`](Self::post_to_server_binding)).
     pub(crate) fn new_binding(&self) -> ClientAuthBinding {
-        match &self.config.keyset {
-            Some(keys) => ClientAuthBinding {
+        match (&self.config.keyset, &self.config.assertion_source) {
+            (Some(keys), _) => ClientAuthBinding {
                 method: TokenEndpointAuthMethod::PrivateKeyJwt,
                 kid: Some(keys.current_kid().to_owned()),
             },
-            None => ClientAuthBinding {
+            (None, Some(_)) => ClientAuthBinding {
+                method: TokenEndpointAuthMethod::PrivateKeyJwt,
+                kid: None,
+            },
+            (None, None) => ClientAuthBinding {
                 method: TokenEndpointAuthMethod::None,
                 kid: None,
             },
@@ -66,7 +73,25 @@ impl Engine {
         dpop: (&DpopKey, &NonceCache),
         did: Option<&Did>,
     ) -> Result<Response, OAuthError> {
-        let assertion = self.client_assertion(binding, &server.issuer, did)?;
+        let mut binding = binding.clone();
+        self.post_to_server_binding(server, endpoint, params, &mut binding, dpop, did)
+            .await
+    }
+
+    /// As [`post_to_server`](Self::post_to_server); a binding without a `kid` learns the one
+    /// that signed (a new authorization whose assertions come from a backend, J6).
+    pub(crate) async fn post_to_server_binding(
+        &self,
+        server: &AuthorizationServerMetadata,
+        endpoint: &Url,
+        params: &[(&str, &str)],
+        binding: &mut ClientAuthBinding,
+        dpop: (&DpopKey, &NonceCache),
+        did: Option<&Did>,
+    ) -> Result<Response, OAuthError> {
+        let assertion = self
+            .client_assertion(binding, &server.issuer, did, dpop.0)
+            .await?;
         let mut form: Vec<(&str, &str)> = Vec::with_capacity(params.len() + 3);
         form.extend_from_slice(params);
         form.push(("client_id", &self.config.client_id));
@@ -84,14 +109,31 @@ impl Engine {
     }
 
     /// J2/J6: a fresh assertion signed by the session's key, or nothing for a public client.
-    fn client_assertion(
+    async fn client_assertion(
         &self,
-        binding: &ClientAuthBinding,
+        binding: &mut ClientAuthBinding,
         issuer: &str,
         did: Option<&Did>,
+        dpop_key: &DpopKey,
     ) -> Result<Option<String>, OAuthError> {
         if binding.method == TokenEndpointAuthMethod::None {
             return Ok(None);
+        }
+        if let Some(source) = &self.config.assertion_source {
+            let request = AssertionRequest {
+                client_id: &self.config.client_id,
+                audience: issuer,
+                kid: binding.kid.as_deref(),
+                dpop_key,
+                clock: self.clock.base(),
+                random: self.config.random.as_ref(),
+            };
+            let signed = source
+                .assertion(request)
+                .await
+                .map_err(|error| assertion_failure(error, did))?;
+            binding.kid = Some(signed.kid);
+            return Ok(Some(signed.token));
         }
         let kid = binding.kid.as_deref().unwrap_or_default();
         let ended = || match did {
@@ -141,5 +183,24 @@ impl Engine {
             ),
             Err(error) => Revocation::Failed(error.to_string()),
         }
+    }
+}
+
+/// What a backend's refusal means: the end of a session that cannot get assertions any more
+/// (J6, U8), or an error that leaves everything as it was.
+fn assertion_failure(error: AssertionError, did: Option<&Did>) -> OAuthError {
+    let cause = match &error {
+        AssertionError::KeyRemoved { kid } => SessionEndCause::KeyRemoved { kid: kid.clone() },
+        AssertionError::Refused { reason, .. } => SessionEndCause::AssertionRefused {
+            reason: reason.clone(),
+        },
+        _ => return error.into(),
+    };
+    match did {
+        Some(did) => OAuthError::SessionEnded {
+            did: did.clone(),
+            cause,
+        },
+        None => error.into(),
     }
 }

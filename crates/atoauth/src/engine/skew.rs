@@ -41,6 +41,12 @@ impl SkewedClock {
         self.base.unix_time()
     }
 
+    /// The local clock itself, for proofs to servers whose offset is not learnt (an app's own
+    /// backend).
+    pub(crate) fn base(&self) -> &dyn Clock {
+        self.base.as_ref()
+    }
+
     /// Learns `origin`'s offset from its response's `Date` header; whether it changed
     /// noticeably.
     pub(crate) fn observe(&self, origin: &str, headers: &http::HeaderMap) -> bool {

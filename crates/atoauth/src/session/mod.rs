@@ -149,11 +149,16 @@ impl OAuthSession {
         let cause = if data.client_id != client.config().client_id {
             Some(SessionEndCause::ClientChanged)
         } else {
+            // With assertions from a backend, only the backend knows its keys (it answers
+            // `unknown_key` for a removed one).
+            let remote = client.config().assertion_source.is_some();
             match (&data.auth.kid, &client.config().keyset) {
                 (Some(kid), Some(keys)) if !keys.contains(kid) => {
                     Some(SessionEndCause::KeyRemoved { kid: kid.clone() })
                 }
-                (Some(kid), None) => Some(SessionEndCause::KeyRemoved { kid: kid.clone() }),
+                (Some(kid), None) if !remote => {
+                    Some(SessionEndCause::KeyRemoved { kid: kid.clone() })
+                }
                 _ => None,
             }
         };

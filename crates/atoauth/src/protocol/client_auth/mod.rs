@@ -1,5 +1,8 @@
 //! Client authentication at the authorization server (section J): `none` for public clients,
-//! `private_key_jwt` (RFC 7523) for confidential ones, with a keyset of ES256 keys.
+//! `private_key_jwt` (RFC 7523) for confidential ones, signed here with a keyset of ES256 keys
+//! or fetched from a backend that holds them ([`remote`], a client-assertion backend).
+
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +71,14 @@ struct AssertionClaims<'a> {
     jti: &'a str,
     iat: i64,
     exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// RFC 7800 confirmation: the DPoP key (by RFC 7638 thumbprint) the assertion is for (U5).
+#[derive(Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 impl Keyset {
@@ -183,6 +194,36 @@ impl Keyset {
         clock: &dyn Clock,
         random: &dyn Randomness,
     ) -> Result<Option<String>, KeyError> {
+        self.sign_assertion(kid, client_id, issuer, None, clock, random)
+    }
+
+    /// A fresh assertion as [`assertion`](Self::assertion), bound to one DPoP key: `cnf.jkt` is
+    /// that key's thumbprint (U5). A client-assertion backend mints these for a browser, so an
+    /// assertion taken from one device is worth nothing with another device's key.
+    ///
+    /// # Errors
+    /// When randomness or signing fails.
+    pub fn assertion_for_dpop_key(
+        &self,
+        kid: &str,
+        client_id: &str,
+        issuer: &str,
+        dpop_jkt: &str,
+        clock: &dyn Clock,
+        random: &dyn Randomness,
+    ) -> Result<Option<String>, KeyError> {
+        self.sign_assertion(kid, client_id, issuer, Some(dpop_jkt), clock, random)
+    }
+
+    fn sign_assertion(
+        &self,
+        kid: &str,
+        client_id: &str,
+        issuer: &str,
+        dpop_jkt: Option<&str>,
+        clock: &dyn Clock,
+        random: &dyn Randomness,
+    ) -> Result<Option<String>, KeyError> {
         let Some(entry) = self.keys.iter().find(|entry| entry.key.kid() == Some(kid)) else {
             return Ok(None);
         };
@@ -195,6 +236,7 @@ impl Keyset {
             jti: &jti,
             iat,
             exp: iat + ASSERTION_LIFETIME_SECS,
+            cnf: dpop_jkt.map(|jkt| Confirmation { jkt }),
         };
         entry.header.sign(&entry.key, &claims).map(Some)
     }
@@ -260,6 +302,28 @@ mod tests {
             claims["jti"],
             "J5: a fresh jti every time"
         );
+        assert!(claims.get("cnf").is_none());
+    }
+
+    #[test]
+    fn u5_an_assertion_for_a_dpop_key_names_its_thumbprint() {
+        let token = keyset()
+            .assertion_for_dpop_key(
+                "new",
+                "https://app.example/c.json",
+                "https://as.example",
+                "jkt-of-the-browser-key",
+                &FixedClock(100),
+                &SeededRandomness::new(3),
+            )
+            .unwrap()
+            .unwrap();
+        let claims = part(&token, 1);
+        assert_eq!(
+            claims["cnf"],
+            serde_json::json!({"jkt": "jkt-of-the-browser-key"})
+        );
+        assert_eq!(claims["exp"], 160, "U5: at most 60 s");
     }
 
     #[test]
