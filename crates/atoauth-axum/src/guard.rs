@@ -26,15 +26,15 @@ pub(crate) fn same_origin(headers: &HeaderMap, origin: &str) -> bool {
         .is_some_and(|v| v == origin)
 }
 
-/// A fixed-window limit per client address.
+/// A fixed-window limit per client address (or per any other key).
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
+pub(crate) struct RateLimiter<K = IpAddr> {
     per_window: u32,
     window: Duration,
-    counts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    counts: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl RateLimiter {
+impl<K: std::hash::Hash + Eq> RateLimiter<K> {
     pub(crate) fn new(per_window: u32, window: Duration) -> Self {
         Self {
             per_window,
@@ -44,7 +44,7 @@ impl RateLimiter {
     }
 
     /// Counts one request from `address`; whether it is allowed.
-    pub(crate) fn allow(&self, address: IpAddr) -> bool {
+    pub(crate) fn allow(&self, address: K) -> bool {
         let mut counts = self
             .counts
             .lock()

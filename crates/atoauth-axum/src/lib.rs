@@ -79,6 +79,7 @@
 //!   sign-in rate limit.
 
 mod builder;
+pub mod cab;
 mod cookie;
 mod csrf;
 mod error;

@@ -6,6 +6,7 @@ mod browser;
 mod lock;
 mod memory;
 mod records;
+mod replay;
 mod umbrella;
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub use lock::poll_for_lease;
 pub use lock::{MemoryRefreshLock, RefreshGuard, RefreshLock};
 pub use memory::{MemoryBrowserStore, MemorySessionStore, MemoryStateStore};
 pub use records::{ClientAuthBinding, PendingAuthorization, SessionData};
+pub use replay::{MemoryReplayStore, ReplayStore};
 pub use umbrella::{MemoryStore, Store};
 
 use crate::platform::{MaybeSend, MaybeSync};
