@@ -11,6 +11,7 @@
 //       POST /authorize      {authorize_url, username, password, action: accept|reject, scope?}
 //                            → {redirect_url, did}: plays the user (sign-in + consent)
 //       PUT  /clients/<path> JSON body → {url}: publish a document on the HTTPS host
+//       POST /sessions/age   {days, did?, client_id?} → {aged}: move OAuth sessions' creation time back
 //       GET  /clients/<path> read it back;  GET /ready  the ready line
 // then creates the test accounts and prints ONE JSON line on stdout, {"event":"ready",…}.
 //
@@ -226,6 +227,26 @@ const control = http.createServer(async (req, res) => {
         .set({ updatedAt: new Date(0).toISOString() })
         .executeTakeFirst()
       return reply(200, { aged: Number(result?.numUpdatedRows ?? 0) })
+    }
+    // Move the OAuth sessions' creation time back by `days` (of one account and client, or all), as
+    // if they had been signed in that long ago: the PDS's lifetime limits (2 weeks for public
+    // clients, 2 years for confidential ones) then apply at the next refresh. Only createdAt
+    // moves; the last refresh (updatedAt) stays, so inactivity limits do not interfere.
+    if (req.url === '/sessions/age' && req.method === 'POST') {
+      let input
+      try { input = JSON.parse(body.toString('utf8') || '{}') } catch { return reply(400, { error: 'body must be JSON' }) }
+      const days = Number(input.days)
+      if (!Number.isFinite(days) || days <= 0) return reply(400, { error: 'days: a positive number' })
+      const db = pds.ctx.accountManager.db.db
+      let rows = db.selectFrom('token').select(['id', 'createdAt'])
+      if (input.did) rows = rows.where('did', '=', input.did)
+      if (input.client_id) rows = rows.where('clientId', '=', input.client_id)
+      rows = await rows.execute()
+      for (const row of rows) {
+        const moved = new Date(new Date(row.createdAt).getTime() - days * 86_400_000).toISOString()
+        await db.updateTable('token').set({ createdAt: moved }).where('id', '=', row.id).execute()
+      }
+      return reply(200, { aged: rows.length })
     }
     const answersMatch = /^\/token-answers\/([A-Za-z0-9_-]+)$/.exec(req.url ?? '')
     if (answersMatch && req.method === 'GET') return reply(200, tokenAnswers.get(answersMatch[1]) ?? {})

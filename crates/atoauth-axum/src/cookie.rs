@@ -54,6 +54,14 @@ impl CookieKey {
         Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
     }
 
+    /// A secret for another purpose, derived from this key (HMAC-SHA256 of `purpose`): every
+    /// instance that shares the cookie key derives the same one (the client-assertion
+    /// backend's nonce secret).
+    #[must_use]
+    pub fn derive(&self, purpose: &str) -> Vec<u8> {
+        hmac::sign(&self.0, purpose.as_bytes()).as_ref().to_vec()
+    }
+
     /// A new random key, kept only in memory: cookies die with the process. For development
     /// and tests; production keeps its key ([`CookieKey::load_or_create`], `from_hex`).
     ///

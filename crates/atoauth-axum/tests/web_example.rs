@@ -316,3 +316,158 @@ async fn the_confidential_example_signs_in_with_private_key_jwt_and_signs_out() 
     let (_, _, page) = visitor.get("/").await;
     assert!(page.contains("Sign in"), "{page}");
 }
+
+/// `examples/client_assertion.rs`: the backend of a single-page app hosted elsewhere signs an
+/// assertion for a browser's DPoP key, and the official PDS accepts it in a pushed
+/// authorization request made with that key, as the app in the browser would make it.
+#[tokio::test]
+async fn the_client_assertion_example_signs_assertions_the_pds_accepts() {
+    use atoauth::protocol::crypto::{Es256Key, OsRandomness};
+    use atoauth::protocol::dpop::DpopKey;
+
+    let pds = pds();
+    let dir = tempfile::tempdir().unwrap();
+    let keys =
+        atoauth::Keyset::new([Es256Key::generate(&OsRandomness).unwrap().with_kid("cab")]).unwrap();
+    std::fs::write(
+        dir.path().join("keys.json"),
+        serde_json::to_string(&keys.to_private_jwks()).unwrap(),
+    )
+    .unwrap();
+    let app = "https://spa.atoauth-interop.internal";
+    let metadata = serde_json::json!({
+        "client_id": pds.ready().client_host_url.join("cab-example/client-metadata.json").unwrap(),
+        "application_type": "web",
+        "redirect_uris": [format!("{app}/")],
+        "scope": "atproto",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256",
+        "dpop_bound_access_tokens": true,
+        "jwks": keys.public_jwks(),
+    });
+    let client_id = pds
+        .register_client_metadata("cab-example/client-metadata.json", &metadata)
+        .await;
+    // Behind a TLS proxy at this name; proofs name it in `htu`.
+    let public = "https://api.atoauth-interop.internal";
+    let (_example, port) = spawn_example(
+        "client_assertion",
+        dir.path(),
+        &[
+            ("CLIENT_ID", client_id.as_str()),
+            ("PUBLIC_URL", public),
+            ("APP_ORIGIN", app),
+            ("INSECURE_LOOPBACK_PDS", "1"),
+        ],
+    );
+
+    let http = http_client();
+    let browser_key = DpopKey::generate(&OsRandomness).unwrap();
+    let backend = Backend {
+        http: &http,
+        address: format!("http://127.0.0.1:{port}/oauth/client-assertion"),
+        endpoint: format!("{public}/oauth/client-assertion"),
+        origin: app,
+        key: &browser_key,
+    };
+    let proof = |url: &str, nonce: Option<&str>| dpop_proof(&browser_key, url, nonce);
+
+    // PAR as atoauth-browser sends it, with the PDS's DPoP nonce dance; a fresh assertion for
+    // each attempt (assertions are single-use).
+    let par = pds.pds_url().join("oauth/par").unwrap();
+    let pkce = atoauth::protocol::pkce::Pkce::generate(&OsRandomness).unwrap();
+    let mut nonce: Option<String> = None;
+    let mut answer = None;
+    for _ in 0..2 {
+        let form = [
+            ("client_id", client_id.as_str()),
+            ("response_type", "code"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "example-state"),
+            ("redirect_uri", &format!("{app}/")),
+            ("scope", "atproto"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            (
+                "client_assertion",
+                &backend.assertion(pds.issuer(), client_id.as_str()).await,
+            ),
+        ];
+        let response = http
+            .post(par.as_str())
+            .header("dpop", proof(par.as_str(), nonce.as_deref()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+            .await
+            .unwrap();
+        nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap();
+        if body["error"] == "use_dpop_nonce" {
+            continue;
+        }
+        answer = Some((status, body));
+        break;
+    }
+    let (status, body) = answer.expect("an answer after the nonce");
+    assert_eq!(
+        status, 201,
+        "the PDS accepts the backend's assertion: {body}"
+    );
+    assert!(body["request_uri"].as_str().unwrap().starts_with("urn:"));
+}
+
+fn dpop_proof(key: &atoauth::protocol::dpop::DpopKey, url: &str, nonce: Option<&str>) -> String {
+    use atoauth::protocol::crypto::{OsRandomness, SystemClock};
+    let target = atoauth::protocol::dpop::ProofTarget {
+        method: "POST",
+        url: &url.parse().unwrap(),
+        nonce,
+        access_token: None,
+    };
+    key.proof(target, &SystemClock, &OsRandomness).unwrap()
+}
+
+/// A browser asking the example's client-assertion route, as atoauth-browser does.
+struct Backend<'a> {
+    http: &'a reqwest::Client,
+    /// Where the test reaches it.
+    address: String,
+    /// Its public URL (the proofs' `htu`).
+    endpoint: String,
+    origin: &'a str,
+    key: &'a atoauth::protocol::dpop::DpopKey,
+}
+
+impl Backend<'_> {
+    /// One assertion for `aud`, learning the backend's nonce on the way (a 401 with
+    /// `DPoP-Nonce`).
+    async fn assertion(&self, aud: &str, client_id: &str) -> String {
+        let ask = |nonce: Option<&str>| {
+            self.http
+                .post(&self.address)
+                .header("origin", self.origin)
+                .header("dpop", dpop_proof(self.key, &self.endpoint, nonce))
+                .json(&serde_json::json!({ "aud": aud }))
+                .send()
+        };
+        let mut answer = ask(None).await.unwrap();
+        if answer.status() == 401 {
+            let nonce = answer.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+            answer = ask(Some(&nonce)).await.unwrap();
+        }
+        assert_eq!(answer.status(), 200);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body["client_id"], client_id);
+        body["client_assertion"].as_str().unwrap().to_owned()
+    }
+}

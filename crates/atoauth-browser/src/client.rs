@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use atoauth::client_metadata::LoopbackClient;
+use atoauth::protocol::client_auth::remote::RemoteClientAssertions;
 use atoauth::{
     AuthorizeOptions, CallbackParams, ClientMetadata, Did, OAuthClient, OAuthSession, SessionId,
     TargetPolicy, Url,
@@ -51,6 +52,13 @@ pub struct BrowserOptions {
     pub insecure_allow_loopback_http: bool,
     /// The IndexedDB database (and channel, and lock) name; one per app on an origin.
     pub database: String,
+    /// The app's client-assertion backend (`https://app.example/oauth/client-assertion`): a
+    /// published confidential client then gets every assertion from it, just in time
+    /// (section U). `None`: the client is public.
+    pub client_assertion_backend: Option<Url>,
+    /// Accept a port in a published client's `client_id` (B1 forbids it; the official PDS
+    /// accepts it). Only for a client host on a test machine.
+    pub insecure_allow_client_id_port: bool,
 }
 
 impl BrowserOptions {
@@ -63,6 +71,8 @@ impl BrowserOptions {
             plc_directory: None,
             insecure_allow_loopback_http: false,
             database: "atoauth".to_owned(),
+            client_assertion_backend: None,
+            insecure_allow_client_id_port: false,
         }
     }
 }
@@ -212,6 +222,7 @@ impl BrowserOAuthClient {
         if let Some(plc) = options.plc_directory {
             builder = builder.plc_directory(plc);
         }
+        let client_is_loopback = matches!(options.client, ClientChoice::Loopback { .. });
         let redirect_uri = match options.client {
             ClientChoice::Loopback { scope } => {
                 let href = href()?;
@@ -239,9 +250,24 @@ impl BrowserOAuthClient {
                     BrowserError::Options("the client metadata has no redirect_uris".to_owned())
                 })?;
                 builder = builder.metadata(*metadata);
+                if options.insecure_allow_client_id_port {
+                    builder = builder.insecure_allow_client_id_port();
+                }
+                if let Some(backend) = options.client_assertion_backend.clone() {
+                    let http = Arc::new(FetchClient::new(policy).with_app_cookies());
+                    builder = builder
+                        .client_assertions(Arc::new(RemoteClientAssertions::new(backend, http)));
+                }
                 redirect
             }
         };
+        if options.client_assertion_backend.is_some() && client_is_loopback {
+            return Err(BrowserError::Options(
+                "a client-assertion backend serves a published confidential client, not the \
+                 development (loopback) client"
+                    .to_owned(),
+            ));
+        }
         let client = builder.build()?;
 
         let listeners: Rc<RefCell<Vec<Box<dyn Fn(&TabNotice)>>>> = Rc::default();

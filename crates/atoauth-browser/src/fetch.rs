@@ -15,6 +15,7 @@ use crate::page::{settle, window};
 #[derive(Clone, Copy, Debug)]
 pub struct FetchClient {
     policy: TargetPolicy,
+    cookies: bool,
 }
 
 impl FetchClient {
@@ -22,7 +23,20 @@ impl FetchClient {
     /// [`TargetPolicy::InsecureAllowLoopbackHttp`] to reach a PDS on this machine.
     #[must_use]
     pub fn new(policy: TargetPolicy) -> Self {
-        Self { policy }
+        Self {
+            policy,
+            cookies: false,
+        }
+    }
+
+    /// The same client sending the page's cookies: for the app's own client-assertion
+    /// backend, which may ask for its sign-in cookie (U8). Never for a PDS.
+    #[must_use]
+    pub fn with_app_cookies(self) -> Self {
+        Self {
+            cookies: true,
+            ..self
+        }
     }
 }
 
@@ -63,7 +77,12 @@ impl FetchClient {
         let init = RequestInit::new();
         init.set_method(request.method().as_str());
         // No cookies or HTTP auth of the page go to servers: tokens travel in headers only.
-        init.set_credentials(RequestCredentials::Omit);
+        // Only the app's own backend may see the app's cookies.
+        init.set_credentials(if self.cookies {
+            RequestCredentials::Include
+        } else {
+            RequestCredentials::Omit
+        });
         init.set_redirect(if limits.redirects == 0 {
             RequestRedirect::Manual
         } else {

@@ -64,6 +64,25 @@ fn url_option(options: &JsValue, name: &str) -> Result<Option<Url>, JsValue> {
         .transpose()
 }
 
+/// A URL option that may be relative to the page.
+fn page_url_option(options: &JsValue, name: &str) -> Result<Option<Url>, JsValue> {
+    let Some(value) = option(options, name) else {
+        return Ok(None);
+    };
+    let text = value
+        .as_string()
+        .ok_or_else(|| error(format!("{name} must be a URL string")))?;
+    let page = crate::page::window()
+        .map_err(error)?
+        .location()
+        .href()
+        .map_err(|_| error("the page has no URL"))?;
+    let base = Url::parse(&page).map_err(|e| error(format!("the page's URL: {e}")))?;
+    base.join(&text)
+        .map(Some)
+        .map_err(|e| error(format!("{name}: {e}")))
+}
+
 /// `{ did, handle, state }` for the page.
 fn describe_session(session: &OAuthSession, state: &str) -> JsValue {
     let object = Object::new();
@@ -113,7 +132,12 @@ impl JsClient {
     ///   client, for a page on `http://127.0.0.1`);
     /// - `plcDirectory`: default `https://plc.directory`;
     /// - `insecureAllowLoopbackHttp`: reach a PDS on this machine over http (development);
-    /// - `database`: the IndexedDB name (default `atoauth`).
+    /// - `insecureAllowClientIdPort`: accept a port in `clientMetadata.client_id` (a test
+    ///   machine's client host);
+    /// - `database`: the IndexedDB name (default `atoauth`);
+    /// - `clientAssertionBackend`: with a confidential `clientMetadata`, the URL (absolute, or
+    ///   relative to the page) of the app's client-assertion backend, such as
+    ///   `/oauth/client-assertion` under `atoauth serve --spa <dir> --keys …`.
     pub fn create(options: JsValue) -> Promise {
         future_to_promise(async move {
             let client = match option(&options, "clientMetadata") {
@@ -137,6 +161,9 @@ impl JsClient {
                 database: option(&options, "database")
                     .and_then(|s| s.as_string())
                     .unwrap_or_else(|| "atoauth".to_owned()),
+                client_assertion_backend: page_url_option(&options, "clientAssertionBackend")?,
+                insecure_allow_client_id_port: option(&options, "insecureAllowClientIdPort")
+                    .is_some_and(|v| v.is_truthy()),
             };
             let client = BrowserOAuthClient::new(options).await.map_err(error)?;
             Ok(JsClient {

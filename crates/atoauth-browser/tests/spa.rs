@@ -6,134 +6,17 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use atoauth_testkit::browser::{Driver, consent_at_the_pds};
-use atoauth_testkit::{Account, pds};
+use atoauth_testkit::pds;
+use atoauth_testkit::spa::page::{
+    OPEN_DB, click, expire_stored_session, in_page, sign_in, start_post, text_of, type_into,
+    wait_for,
+};
+use atoauth_testkit::spa::{Served, serve};
 use fantoccini::{Client, Locator};
-use serde_json::{Value, json};
-
-/// `target/debug/atoauth`, built by `cargo test --workspace` (or `cargo build -p atoauth-cli`).
-fn atoauth_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("atoauth");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build -p atoauth-cli",
-        path.display()
-    );
-    path
-}
-
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve_spa(dir: &std::path::Path) -> Served {
-    let mut child = Command::new(atoauth_binary())
-        .args([
-            "--insecure-dev",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--spa",
-        ])
-        .arg(dir)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = atoauth_testkit::bff::read_line_with(&mut child, |line| {
-        line.split("open ")
-            .nth(1)
-            .filter(|_| line.contains("listening on"))
-            .map(|url| url.trim().trim_end_matches('/').to_owned())
-    })
-    .unwrap();
-    Served { child, url }
-}
-
-async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
-    match browser
-        .wait()
-        .at_most(Duration::from_secs(60))
-        .for_element(Locator::Css(css))
-        .await
-    {
-        Ok(element) => element,
-        Err(error) => {
-            let error_text = match browser.find(Locator::Css("#error")).await {
-                Ok(element) => element.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            };
-            let url = browser.current_url().await.map(|u| u.to_string());
-            panic!("waiting for {css}: {error}; page error: {error_text:?}; at {url:?}")
-        }
-    }
-}
-
-/// Clicks the element `css` names.
-async fn click(browser: &Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Types `text` into the element `css` names.
-async fn type_into(browser: &Client, css: &str, text: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
-/// The text of the element `css` names.
-async fn text_of(browser: &Client, css: &str) -> String {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// Runs `body` (an async function body) in the page and returns what it returns.
-async fn in_page(browser: &Client, body: &str) -> Value {
-    let script = format!(
-        "const done = arguments[arguments.length - 1];
-         (async () => {{ {body} }})().then(done, (e) => done({{ thrown: String(e) }}));"
-    );
-    browser.execute_async(&script, vec![]).await.unwrap()
-}
-
-const OPEN_DB: &str = "const db = await new Promise((resolve, reject) => {
-       const r = indexedDB.open('atoauth');
-       r.onsuccess = () => resolve(r.result);
-       r.onerror = () => reject(r.error);
-     });
-     const all = (store) => new Promise((resolve, reject) => {
-       const r = db.transaction(store).objectStore(store).getAll();
-       r.onsuccess = () => resolve(r.result);
-       r.onerror = () => reject(r.error);
-     });";
+use serde_json::json;
 
 /// The example app built for the harness PDS and served on 127.0.0.1.
 fn build_and_serve() -> (tempfile::TempDir, Served) {
@@ -149,18 +32,8 @@ fn build_and_serve() -> (tempfile::TempDir, Served) {
         }),
     )
     .unwrap();
-    let served = serve_spa(site.path());
+    let served = serve(site.path(), &[], &[]);
     (site, served)
-}
-
-/// Signs `account` in from the app's form through the PDS's real pages.
-async fn sign_in(browser: &Client, url: &str, account: &Account) {
-    browser.goto(&format!("{url}/")).await.unwrap();
-    wait_for(browser, "body[data-state=signed-out]").await;
-    type_into(browser, "#identifier", &account.handle).await;
-    click(browser, "#sign-in").await;
-    consent_at_the_pds(browser, account).await;
-    wait_for(browser, "body[data-state=signed-in]").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,12 +213,6 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
     browser.close().await.unwrap();
 }
 
-/// Posts `text` from the app's form (without waiting for the answer).
-async fn start_post(browser: &Client, text: &str) {
-    type_into(browser, "#text", text).await;
-    click(browser, "#post").await;
-}
-
 /// How many requests this tab sent to a token endpoint (Resource Timing sees every fetch).
 async fn token_requests(browser: &Client) -> u64 {
     in_page(
@@ -368,23 +235,7 @@ async fn two_tabs_with_an_expired_session_refresh_it_once() {
     sign_in(&browser, &served.url, bob).await;
 
     // Expire the stored access token; both tabs then load the session from IndexedDB.
-    let expired = in_page(
-        &browser,
-        &format!(
-            "{OPEN_DB}
-             const store = db.transaction('sessions', 'readwrite').objectStore('sessions');
-             const keys = await new Promise((resolve) => {{
-               const r = store.getAllKeys(); r.onsuccess = () => resolve(r.result); }});
-             const record = JSON.parse(await new Promise((resolve) => {{
-               const r = store.get(keys[0]); r.onsuccess = () => resolve(r.result); }}));
-             record.expires_at = Math.floor(Date.now() / 1000) - 600;
-             await new Promise((resolve, reject) => {{
-               const r = store.put(JSON.stringify(record), keys[0]);
-               r.onsuccess = resolve; r.onerror = () => reject(r.error); }});
-             return {{ refresh: record.refresh_token, x: record.dpop_key.x }};"
-        ),
-    )
-    .await;
+    let expired = expire_stored_session(&browser).await;
     let key_x = expired["x"].as_str().unwrap().to_owned();
     let grants_before = pds.token_answers(&key_x).await.get(&200).copied();
     let first_tab = browser.window().await.unwrap();

@@ -23,6 +23,7 @@ use crate::keygen::read_keyset;
 use crate::login::DEFAULT_SCOPE;
 use crate::resolve::identity_resolver;
 
+mod cab;
 mod pages;
 mod spa;
 
@@ -57,7 +58,7 @@ pub(crate) struct ServeArgs {
     accounts_per_browser: u16,
 
     /// Confidential mode: the client_id (an https URL serving this app's client metadata)
-    /// [default with --keys: <public-url>/oauth-client-metadata.json]
+    /// [default with --keys: <public-url>/oauth-client-metadata.json; required with --spa]
     #[arg(long, value_name = "HTTPS URL", requires = "keys")]
     client_id: Option<String>,
 
@@ -103,9 +104,27 @@ pub(crate) struct ServeArgs {
     metrics_listen: Option<SocketAddr>,
 
     /// Serve this directory's single-page app at / instead of the server-rendered pages (an
-    /// app that is its own OAuth client, built with atoauth-browser); no session store is used
+    /// app that is its own OAuth client, built with atoauth-browser); no session store is used.
+    /// With --keys and --client-id, also its client-assertion backend at
+    /// POST /oauth/client-assertion: the app is then a confidential client
     #[arg(long, value_name = "DIR")]
     spa: Option<PathBuf>,
+
+    /// Client-assertion backend: another origin whose pages may ask for assertions
+    /// (repeatable; the public URL's origin always may)
+    #[arg(long = "cab-origin", value_name = "ORIGIN", requires = "spa")]
+    cab_origins: Vec<String>,
+
+    /// Client-assertion backend: a file of denied devices, one DPoP key thumbprint per line
+    /// (`#` comments), read again whenever it changes; a denied device's session ends at its
+    /// next refresh
+    #[arg(long, value_name = "FILE", requires = "spa")]
+    denied_keys: Option<PathBuf>,
+
+    /// Client-assertion backend: only browsers that also send this cookie (the app's own
+    /// sign-in cookie) get assertions
+    #[arg(long, value_name = "NAME", requires = "spa")]
+    require_cookie: Option<String>,
 
     /// The cookie signing key, 64 hex characters [default: <data-dir>/cookie.key, created once]
     #[arg(
@@ -143,7 +162,16 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         max_connections: args.max_connections,
     };
     if let Some(dir) = &args.spa {
-        let app = spa::router(dir, config.target_policy().is_insecure())?;
+        let mut app = spa::router(dir, config.target_policy().is_insecure())?;
+        if let Some(keys) = &args.keys {
+            let backend = cab::backend(config, &args, keys, &public_url).await?;
+            app = app.merge(backend.router());
+            eprintln!(
+                "atoauth serve: client assertions for {} at {public_origin}{}",
+                backend.client_id(),
+                atoauth_axum::cab::PATH
+            );
+        }
         eprintln!(
             "atoauth serve: the single-page app in {}; listening on {bound}, open {public_url}",
             dir.display()

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use atoauth::store::{BrowserSessionStore, RefreshLock, SessionStore, StateStore};
+use atoauth::store::{BrowserSessionStore, RefreshLock, ReplayStore, SessionStore, StateStore};
 use atoauth_redis::RedisStore;
 use atoauth_sqlx::{PostgresStore, SqliteStore};
 
@@ -19,19 +19,22 @@ pub(crate) struct Stores {
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) browsers: Arc<dyn BrowserSessionStore>,
     pub(crate) lock: Arc<dyn RefreshLock>,
+    /// Single-use marks (the client-assertion backend's proofs).
+    pub(crate) replay: Arc<dyn ReplayStore>,
     /// Where they are, for messages (never with a password).
     pub(crate) description: String,
 }
 
 fn all<T>(store: &Arc<T>, description: String) -> Stores
 where
-    T: StateStore + SessionStore + BrowserSessionStore + RefreshLock + 'static,
+    T: StateStore + SessionStore + BrowserSessionStore + RefreshLock + ReplayStore + 'static,
 {
     Stores {
         states: store.clone(),
         sessions: store.clone(),
         browsers: store.clone(),
         lock: store.clone(),
+        replay: store.clone(),
         description,
     }
 }

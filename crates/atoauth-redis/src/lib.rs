@@ -22,7 +22,7 @@ use atoauth::protocol::crypto::{OsRandomness, random_token};
 use atoauth::secret::{SessionId, State};
 use atoauth::store::{
     BrowserSession, BrowserSessionStore, PendingAuthorization, RefreshGuard, RefreshLock,
-    SessionData, SessionStore, StateStore, StoreError, browser_key, poll_for_lease,
+    ReplayStore, SessionData, SessionStore, StateStore, StoreError, browser_key, poll_for_lease,
 };
 use atoauth::syntax::Did;
 pub use redis;
@@ -161,6 +161,23 @@ impl StateStore for RedisStore {
         value
             .map(|v| serde_json::from_str(&v).map_err(|e| corrupt(&e)))
             .transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl ReplayStore for RedisStore {
+    async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        // SET NX is atomic on the server: one caller gets OK, the others nil.
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key("replay", key))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl).max(1))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        Ok(set.is_some())
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use atoauth_redis::{RedisStore, RedisStoreError};
 use atoauth_testkit::conformance::{
-    Abandoned, browser_store_contract, lock_contract, session_store_contract, state_store_contract,
+    Abandoned, browser_store_contract, lock_contract, replay_store_contract,
+    session_store_contract, state_store_contract,
 };
 use atoauth_testkit::servers::redis_url;
 
@@ -24,6 +25,7 @@ async fn redis_meets_the_store_contracts() {
     );
     state_store_contract(store.clone()).await;
     browser_store_contract(store.clone()).await;
+    replay_store_contract(store.clone()).await;
     session_store_contract(store).await;
 }
 

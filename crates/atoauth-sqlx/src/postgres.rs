@@ -8,7 +8,7 @@ use std::time::Duration;
 use atoauth::secret::{SessionId, State};
 use atoauth::store::{
     BrowserSession, BrowserSessionStore, PendingAuthorization, RefreshGuard, RefreshLock,
-    SessionData, SessionStore, StateStore, StoreError, browser_key,
+    ReplayStore, SessionData, SessionStore, StateStore, StoreError, browser_key,
 };
 use atoauth::syntax::Did;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
 use crate::{SqlxStoreError, check_prefix, unix_now};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Sessions, pending authorizations, browser sessions and refresh locks in PostgreSQL.
 #[derive(Clone, Debug)]
@@ -134,6 +134,23 @@ impl PostgresStore {
                     .await?;
             }
         }
+        if found < 3 {
+            // Single-use marks (a client-assertion backend's DPoP proofs).
+            for statement in [
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {p}oauth_replay (key TEXT PRIMARY KEY, \
+                     expires_at BIGINT NOT NULL)"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {p}oauth_replay_expiry ON {p}oauth_replay (expires_at)"
+                ),
+                format!("INSERT INTO {p}oauth_schema (version) VALUES (3)"),
+            ] {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -205,6 +222,31 @@ impl StateStore for PostgresStore {
         serde_json::from_str(&value)
             .map(Some)
             .map_err(|e| corrupt(&e))
+    }
+}
+
+#[async_trait::async_trait]
+impl ReplayStore for PostgresStore {
+    async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let p = &self.prefix;
+        let now = unix_now();
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}oauth_replay WHERE expires_at <= $1"
+        )))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}oauth_replay (key, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (key) DO NOTHING"
+        )))
+        .bind(key)
+        .bind(now.saturating_add(ttl_secs(ttl)).saturating_add(1))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(inserted.rows_affected() == 1)
     }
 }
 

@@ -7,7 +7,7 @@ use atoauth::protocol::crypto::{OsRandomness, random_token};
 use atoauth::secret::{SessionId, State};
 use atoauth::store::{
     BrowserSession, BrowserSessionStore, PendingAuthorization, RefreshGuard, RefreshLock,
-    SessionData, SessionStore, StateStore, StoreError, browser_key, poll_for_lease,
+    ReplayStore, SessionData, SessionStore, StateStore, StoreError, browser_key, poll_for_lease,
 };
 use atoauth::syntax::Did;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -17,7 +17,7 @@ use crate::file_lock::FileLocks;
 use crate::{SqlxStoreError, check_prefix, unix_now};
 
 /// The newest schema this version writes.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Sessions and pending authorizations in one SQLite database.
 #[derive(Clone, Debug)]
@@ -127,7 +127,7 @@ impl SqliteStore {
             });
         }
         // Each version's statements, `{p}` standing for the table prefix.
-        let steps: [(i64, &[&str]); 4] = [
+        let steps: [(i64, &[&str]); 5] = [
             (
                 1,
                 &[
@@ -160,6 +160,15 @@ impl SqliteStore {
                 &[
                     "CREATE INDEX IF NOT EXISTS {p}oauth_browser_sessions_expiry \
                      ON {p}oauth_browser_sessions (expires_at)",
+                ],
+            ),
+            (
+                5,
+                // Single-use marks (a client-assertion backend's DPoP proofs).
+                &[
+                    "CREATE TABLE IF NOT EXISTS {p}oauth_replay (key TEXT PRIMARY KEY, \
+                     expires_at INTEGER NOT NULL)",
+                    "CREATE INDEX IF NOT EXISTS {p}oauth_replay_expiry ON {p}oauth_replay (expires_at)",
                 ],
             ),
         ];
@@ -273,6 +282,36 @@ impl StateStore for SqliteStore {
         serde_json::from_str(&value)
             .map(Some)
             .map_err(|e| corrupt(&e))
+    }
+}
+
+#[async_trait::async_trait]
+impl ReplayStore for SqliteStore {
+    async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let p = &self.prefix;
+        let now = unix_now();
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}oauth_replay WHERE expires_at <= ?"
+        )))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        // Rounded up: a mark never lasts less than asked.
+        let expires_at = now.saturating_add(
+            i64::try_from(ttl.as_secs())
+                .unwrap_or(i64::MAX)
+                .saturating_add(1),
+        );
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}oauth_replay (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+        )))
+        .bind(key)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(inserted.rows_affected() == 1)
     }
 }
 

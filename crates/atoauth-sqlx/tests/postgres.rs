@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use atoauth_sqlx::{PostgresStore, SqlxStoreError};
 use atoauth_testkit::conformance::{
-    Abandoned, browser_store_contract, lock_contract, session_store_contract, state_store_contract,
+    Abandoned, browser_store_contract, lock_contract, replay_store_contract,
+    session_store_contract, state_store_contract,
 };
 use atoauth_testkit::servers::postgres_database;
 
@@ -19,6 +20,7 @@ async fn postgres_meets_the_store_contracts_and_the_lock_contract() {
     );
     state_store_contract(store.clone()).await;
     browser_store_contract(store.clone()).await;
+    replay_store_contract(store.clone()).await;
     session_store_contract(store.clone()).await;
     lock_contract(store, Abandoned::WithConnection).await;
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use atoauth::store::SessionStore;
 use atoauth_sqlx::{SqliteStore, SqlxStoreError};
 use atoauth_testkit::conformance::{
-    Abandoned, browser_store_contract, lock_contract, sample_session, session_store_contract,
-    state_store_contract,
+    Abandoned, browser_store_contract, lock_contract, replay_store_contract, sample_session,
+    session_store_contract, state_store_contract,
 };
 
 #[tokio::test]
@@ -17,6 +17,7 @@ async fn sqlite_meets_the_store_contracts() {
     let store = Arc::new(SqliteStore::open(&dir.path().join("a.db")).await.unwrap());
     state_store_contract(store.clone()).await;
     browser_store_contract(store.clone()).await;
+    replay_store_contract(store.clone()).await;
     session_store_contract(store).await;
 }
 

@@ -20,6 +20,18 @@ pub struct Driver {
     child: Child,
     port: u16,
     dir: PathBuf,
+    /// Profiles made so far: each browser session gets its own.
+    profiles: std::sync::atomic::AtomicU32,
+}
+
+/// What a browser session may reach besides `localhost` and `127.0.0.1`.
+#[derive(Clone, Debug, Default)]
+pub struct Reach {
+    /// Host names that resolve to 127.0.0.1 (an https app on an ordinary name).
+    pub hosts: Vec<String>,
+    /// Base64 SHA-256 hashes of certificates' public keys to trust (a test CA's, with the
+    /// server sending it in its chain).
+    pub trusted_spki: Vec<String>,
 }
 
 impl Driver {
@@ -59,7 +71,12 @@ impl Driver {
         let port = receiver
             .recv_timeout(Duration::from_secs(20))
             .expect("chromedriver reports its port");
-        Self { child, port, dir }
+        Self {
+            child,
+            port,
+            dir,
+            profiles: std::sync::atomic::AtomicU32::new(0),
+        }
     }
 
     /// A browser session (a fresh profile), headless and off the network.
@@ -67,7 +84,24 @@ impl Driver {
     /// # Panics
     /// When chromedriver cannot start Chromium.
     pub async fn browser(&self) -> Client {
-        let args = vec![
+        self.browser_with(&Reach::default()).await
+    }
+
+    /// A browser session (a fresh profile of its own: another device) that also reaches
+    /// `reach`.
+    ///
+    /// # Panics
+    /// When chromedriver cannot start Chromium.
+    pub async fn browser_with(&self, reach: &Reach) -> Client {
+        let profile = self
+            .profiles
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mapped: String = reach
+            .hosts
+            .iter()
+            .map(|host| format!("MAP {host} 127.0.0.1, "))
+            .collect();
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -80,10 +114,20 @@ impl Driver {
             "--disable-extensions".to_owned(),
             "--window-size=1280,900".to_owned(),
             "--remote-debugging-pipe".to_owned(),
-            format!("--user-data-dir={}", self.dir.join("data").display()),
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
-                .to_owned(),
+            format!(
+                "--user-data-dir={}",
+                self.dir.join(format!("data-{profile}")).display()
+            ),
+            format!(
+                "--host-resolver-rules={mapped}MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
+            ),
         ];
+        if !reach.trusted_spki.is_empty() {
+            args.push(format!(
+                "--ignore-certificate-errors-spki-list={}",
+                reach.trusted_spki.join(",")
+            ));
+        }
         let capabilities = serde_json::json!({
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
         });

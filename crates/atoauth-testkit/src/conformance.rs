@@ -337,3 +337,41 @@ pub async fn lock_contract(lock: Arc<dyn atoauth::store::RefreshLock>, abandoned
         drop(second);
     }
 }
+
+/// The [`ReplayStore`](atoauth::store::ReplayStore) contract: one `true` per key while the mark
+/// lasts, even for many callers at once; marks expire.
+///
+/// # Panics
+/// When the store breaks the contract.
+pub async fn replay_store_contract(store: Arc<dyn atoauth::store::ReplayStore>) {
+    let key = format!("mark-{}", nonce());
+    let long = std::time::Duration::from_secs(60);
+    assert!(store.first_use(&key, long).await.expect("first use"));
+    assert!(!store.first_use(&key, long).await.expect("second use"));
+    let raced = format!("raced-{}", nonce());
+    let attempts = (0..16).map(|_| {
+        let store = Arc::clone(&store);
+        let key = raced.clone();
+        tokio::spawn(async move { store.first_use(&key, long).await.expect("a use") })
+    });
+    let mut firsts = 0;
+    for attempt in attempts {
+        firsts += usize::from(attempt.await.expect("a task"));
+    }
+    assert_eq!(firsts, 1, "exactly one of 16 concurrent callers is first");
+    let short = format!("short-{}", nonce());
+    assert!(
+        store
+            .first_use(&short, std::time::Duration::from_millis(200))
+            .await
+            .expect("a use")
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert!(
+        store
+            .first_use(&short, std::time::Duration::from_millis(200))
+            .await
+            .expect("after expiry"),
+        "an expired mark no longer counts"
+    );
+}

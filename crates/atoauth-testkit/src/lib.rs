@@ -15,6 +15,7 @@
 
 pub mod bff;
 pub mod browser;
+pub mod certs;
 pub mod conformance;
 mod dns;
 mod faults;

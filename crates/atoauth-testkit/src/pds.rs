@@ -318,6 +318,35 @@ impl Pds {
         answer["aged"].as_u64().expect("a count")
     }
 
+    /// Moves the creation time of `did`'s OAuth sessions with `client_id` `days` back, as if
+    /// they had been signed in that long ago (the last refresh stays): the PDS's session
+    /// lifetime, 2 weeks for a public client and 2 years for a confidential one, then decides
+    /// the next refresh. Returns how many sessions moved.
+    ///
+    /// # Panics
+    /// When the control server refuses.
+    pub async fn age_sessions(&self, did: &str, client_id: &str, days: u32) -> u64 {
+        let url = self
+            .ready
+            .control_url
+            .join("sessions/age")
+            .expect("a valid control URL");
+        let response = self
+            .http
+            .post(url)
+            .json(&serde_json::json!({ "did": did, "client_id": client_id, "days": days }))
+            .send()
+            .await
+            .expect("the control server answers");
+        assert!(
+            response.status().is_success(),
+            "age_sessions: {}",
+            response.status()
+        );
+        let answer: serde_json::Value = response.json().await.expect("JSON");
+        answer["aged"].as_u64().expect("a count")
+    }
+
     /// How the PDS's token endpoint answered requests whose DPoP proof carried the public key
     /// with this `x` coordinate, counted inside the harness process: status → count (a grant
     /// is a 200). One client's key, so other clients signing in meanwhile do not count.
@@ -395,6 +424,22 @@ impl Pds {
     /// client trusts to fetch from the client host itself (the PDS already does).
     pub fn client_host_ca(&self) -> PathBuf {
         self.ready.data_dir.join("client-host-ca.crt")
+    }
+
+    /// A certificate for `host` from the harness's CA, written into `dir`: an https test app on
+    /// an ordinary name (a confidential web client may not redirect to loopback or `.test`).
+    #[must_use]
+    pub fn certificate_for(
+        &self,
+        host: &str,
+        dir: &std::path::Path,
+    ) -> crate::certs::IssuedCertificate {
+        crate::certs::issue(
+            host,
+            &self.client_host_ca(),
+            &self.ready.data_dir.join("client-host-ca.key"),
+            dir,
+        )
     }
 
     /// The `http://localhost` development client asking for `scope`, resolving through the

@@ -1,10 +1,16 @@
 //! The browser client built for tests: `atoauth-browser` compiled to wasm32 with the machine's
 //! wasm toolchain (Debian's `rustc-web` with `-Zbuild-std`, `wasm-ld`, in its own target dir),
 //! turned into an ES module by `wasm-bindgen --target web`, and placed beside `examples/spa`'s
-//! files in a directory `atoauth serve --spa` can serve.
+//! files in a directory `atoauth serve --spa` can serve ([`serve`]); [`page`] drives it in
+//! Chromium.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub mod page;
+mod served;
+
+pub use served::{Served, atoauth_binary, serve};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

@@ -214,6 +214,12 @@ impl ClientAssertionBackend {
             .with_state(self.clone())
     }
 
+    /// The `client_id` assertions are signed for.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.inner.config.client_id
+    }
+
     /// The deny-list in force, to deny or allow devices while running.
     #[must_use]
     pub fn denied_keys(&self) -> &DenyList {
@@ -269,12 +275,12 @@ impl Backend {
         if let Ok(origin) = HeaderValue::from_str(origin) {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
-        if self.config.required_cookie.is_some() {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-        }
+        // The browser client sends the app's cookies to its backend (for the optional cookie
+        // check); the origin is named exactly, never `*`.
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("DPoP-Nonce"),

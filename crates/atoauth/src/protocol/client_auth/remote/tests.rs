@@ -16,7 +16,7 @@ fn decode(token: &str, index: usize) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-fn answer(status: u16, headers: &[(&str, &str)], body: serde_json::Value) -> Response {
+fn answer(status: u16, headers: &[(&str, &str)], body: &serde_json::Value) -> Response {
     let mut response = http::Response::builder().status(status);
     for (name, value) in headers {
         response = response.header(*name, *value);
@@ -82,7 +82,7 @@ fn signing(header: &serde_json::Value, body: &serde_json::Value) -> Response {
     answer(
         200,
         &[],
-        serde_json::json!({"client_id": CLIENT, "client_assertion": token}),
+        &serde_json::json!({"client_id": CLIENT, "client_assertion": token}),
     )
 }
 
@@ -118,18 +118,19 @@ async fn u3_the_request_carries_a_proof_for_the_endpoint_and_the_answer_is_check
     let signed = ask(&source, &key, None).await.unwrap();
     assert_eq!(signed.kid, "k1");
     assert!(!format!("{signed:?}").contains(&signed.token), "redacted");
-    let log = seen.lock().unwrap();
-    let (header, claims) = &log.proofs[0];
-    assert_eq!(header["typ"], "dpop+jwt");
-    assert_eq!(header["alg"], "ES256");
-    assert_eq!(claims["htm"], "POST");
-    assert_eq!(claims["htu"], "https://app.example/oauth/client-assertion");
-    assert_eq!(
-        jwk(&header["jwk"]).thumbprint(),
-        key.public_jwk().thumbprint()
-    );
-    assert_eq!(log.bodies[0], serde_json::json!({"aud": ISSUER}));
-    drop(log);
+    {
+        let log = seen.lock().unwrap();
+        let (header, claims) = &log.proofs[0];
+        assert_eq!(header["typ"], "dpop+jwt");
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(claims["htm"], "POST");
+        assert_eq!(claims["htu"], "https://app.example/oauth/client-assertion");
+        assert_eq!(
+            jwk(&header["jwk"]).thumbprint(),
+            key.public_jwk().thumbprint()
+        );
+        assert_eq!(log.bodies[0], serde_json::json!({"aud": ISSUER}));
+    }
     ask(&source, &key, Some("k1")).await.unwrap();
     assert_eq!(
         seen.lock().unwrap().bodies[1],
@@ -146,7 +147,7 @@ async fn u4_a_nonce_challenge_is_answered_once_with_the_nonce() {
             answer(
                 401,
                 &[("dpop-nonce", "n-1")],
-                serde_json::json!({"error": "use_dpop_nonce"}),
+                &serde_json::json!({"error": "use_dpop_nonce"}),
             )
         }
     });
@@ -162,7 +163,8 @@ async fn u4_a_nonce_challenge_is_answered_once_with_the_nonce() {
 
 #[tokio::test]
 async fn refusals_are_typed() {
-    let cases: [(u16, serde_json::Value, fn(&AssertionError) -> bool); 4] = [
+    type Expected = fn(&AssertionError) -> bool;
+    let cases: [(u16, serde_json::Value, Expected); 4] = [
         (403, serde_json::json!({"error": "access_denied"}), |e| {
             matches!(e, AssertionError::Refused { status: 403, .. })
         }),
@@ -182,7 +184,7 @@ async fn refusals_are_typed() {
     ];
     for (status, body, expected) in cases {
         let reply = body.clone();
-        let (source, _) = backend(move |_, _, _| answer(status, &[], reply.clone()));
+        let (source, _) = backend(move |_, _, _| answer(status, &[], &reply));
         let error = ask(&source, &dpop_key(14), Some("old")).await.unwrap_err();
         assert!(expected(&error), "{status} {body}: {error:?}");
     }
