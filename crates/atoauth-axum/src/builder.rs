@@ -33,6 +33,9 @@ pub enum WebConfigError {
     /// `client_options` was given with a client that is already built.
     #[error("client_options only applies to loopback_dev; configure your OAuthClient directly")]
     ClientAlreadyBuilt,
+    /// The client-assertion backend's configuration is unusable.
+    #[error(transparent)]
+    ClientAssertionBackend(#[from] crate::cab::CabConfigError),
 }
 
 /// The OAuth client: given, or built by [`AtoauthWebBuilder::build`] (development mode).
@@ -67,6 +70,7 @@ pub struct AtoauthWebBuilder {
     concurrent_uploads: usize,
     trusted_proxies: Vec<IpNet>,
     client_metadata: Option<serde_json::Value>,
+    client_assertion_backend: Option<crate::cab::CabConfig>,
 }
 
 impl std::fmt::Debug for AtoauthWebBuilder {
@@ -126,6 +130,7 @@ impl AtoauthWebBuilder {
             concurrent_uploads: DEFAULT_CONCURRENT_UPLOADS,
             trusted_proxies: Vec::new(),
             client_metadata: None,
+            client_assertion_backend: None,
         }
     }
 
@@ -242,6 +247,14 @@ impl AtoauthWebBuilder {
         self
     }
 
+    /// Also serve a client-assertion backend at `POST /oauth/client-assertion` (section U):
+    /// single-page apps (atoauth-browser) of the allowed origins then get assertions for their
+    /// own confidential client, signed by `config`'s keys.
+    pub fn client_assertion_backend(mut self, config: crate::cab::CabConfig) -> Self {
+        self.client_assertion_backend = Some(config);
+        self
+    }
+
     /// The document served at `/oauth-client-metadata.json` (default: derived from the client).
     pub fn client_metadata(mut self, document: serde_json::Value) -> Self {
         self.client_metadata = Some(document);
@@ -301,6 +314,10 @@ impl AtoauthWebBuilder {
         let client_metadata = self
             .client_metadata
             .unwrap_or_else(|| routes::derived_metadata(&client));
+        let client_assertion_backend = self
+            .client_assertion_backend
+            .map(crate::cab::ClientAssertionBackend::new)
+            .transpose()?;
         Ok(AtoauthWeb {
             inner: Arc::new(Inner {
                 secure_cookie: url.scheme() == "https",
@@ -324,6 +341,7 @@ impl AtoauthWebBuilder {
                 uploads: tokio::sync::Semaphore::new(self.concurrent_uploads),
                 trusted_proxies: self.trusted_proxies,
                 client_metadata,
+                client_assertion_backend,
             }),
         })
     }

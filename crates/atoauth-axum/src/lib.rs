@@ -15,6 +15,7 @@
 //! | `POST /oauth/switch` | form fields `did` and `csrf`: makes another of the browser's accounts the active one; 303 to the app |
 //! | `POST /oauth/logout` | form field `csrf`, and `all=1` for every account; revokes and signs out the active account (or all); 303 to the app |
 //! | `GET`/`POST /xrpc/{nsid}` | forwards the call to the user's PDS with DPoP (never the browser's cookies) |
+//! | `POST /oauth/client-assertion` | with [`AtoauthWebBuilder::client_assertion_backend`]: assertions for single-page apps that are their own confidential client ([`cab`]) |
 //!
 //! Handlers get the user with the [`SignedIn`] extractor (or a redirect to the sign-in page,
 //! [`NotSignedIn`]), the CSRF token for their forms with [`Browser`], their own checked form
@@ -135,6 +136,7 @@ pub struct AtoauthWeb {
 
 pub(crate) struct Inner {
     pub(crate) client: OAuthClient,
+    pub(crate) client_assertion_backend: Option<cab::ClientAssertionBackend>,
     pub(crate) browsers: Arc<dyn BrowserSessionStore>,
     pub(crate) cookie_key: CookieKey,
     pub(crate) public_origin: String,
@@ -196,8 +198,11 @@ impl AtoauthWeb {
     }
 
     /// The routes listed in the crate documentation, with this web state.
-    pub fn router<S>(&self) -> Router<S> {
-        Router::new()
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let routes = Router::new()
             .route("/oauth-client-metadata.json", get(routes::client_metadata))
             .route("/oauth/jwks.json", get(routes::jwks))
             .route("/oauth/login", post(routes::login))
@@ -212,7 +217,11 @@ impl AtoauthWeb {
                     .layer(DefaultBodyLimit::disable())
                     .layer(axum::middleware::from_fn(metrics::count_proxied)),
             )
-            .with_state(self.clone())
+            .with_state(self.clone());
+        match &self.inner.client_assertion_backend {
+            Some(backend) => routes.merge(backend.router()),
+            None => routes,
+        }
     }
 
     /// The whole app in one call: `app`'s routes (whose state is this `AtoauthWeb`), ours

@@ -380,3 +380,37 @@ fn u1_origins_must_be_bare() {
         Err(CabConfigError::Origin(_))
     ));
 }
+
+#[tokio::test]
+async fn the_web_builder_mounts_the_route_beside_the_bff_routes() {
+    let mut config = CabConfig::new(CLIENT, keys(), ORIGIN.parse().unwrap());
+    config.http = Some(discovery_http());
+    let web = crate::AtoauthWeb::loopback_dev(8080, "atproto")
+        .client_assertion_backend(config)
+        .build()
+        .unwrap();
+    let key = DpopKey::generate(&OsRandomness).unwrap();
+    let request = Request::post(PATH)
+        .header("origin", ORIGIN)
+        .header("dpop", proof(&key, &endpoint(), None))
+        .body(Body::from(serde_json::json!({"aud": ISSUER}).to_string()))
+        .unwrap();
+    let response = web.router::<()>().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "asks for its nonce"
+    );
+    assert!(response.headers().contains_key("dpop-nonce"));
+
+    let mut bad = CabConfig::new(CLIENT, keys(), ORIGIN.parse().unwrap());
+    bad.allowed_origins.clear();
+    assert!(matches!(
+        crate::AtoauthWeb::loopback_dev(8080, "atproto")
+            .client_assertion_backend(bad)
+            .build(),
+        Err(crate::WebConfigError::ClientAssertionBackend(
+            CabConfigError::NoOrigin
+        ))
+    ));
+}
