@@ -300,3 +300,49 @@ async fn instances_sharing_a_store_share_sign_ins() {
         }
     }
 }
+
+/// `--spa` with `--keys` is the client-assertion backend: it needs the app's `client_id`, and
+/// every extra origin must be a bare origin; each mistake is one clear line before listening.
+#[test]
+fn a_client_assertion_backend_needs_a_client_id_and_bare_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html>").unwrap();
+    let keys = dir.path().join("keys.json");
+    let made = common::atoauth()
+        .args(["keygen", "--out"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", common::stderr(&made));
+    let run = |extra: &[&str]| {
+        common::atoauth()
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--spa"])
+            .arg(dir.path())
+            .arg("--keys")
+            .arg(&keys)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let no_client_id = run(&[]);
+    assert!(!no_client_id.status.success());
+    assert!(
+        common::stderr(&no_client_id).contains("--client-id"),
+        "{}",
+        common::stderr(&no_client_id)
+    );
+    let with_path = run(&[
+        "--client-id",
+        "https://app.example/client-metadata.json",
+        "--cab-origin",
+        "https://app.example/path",
+    ]);
+    assert!(!with_path.status.success());
+    assert!(
+        common::stderr(&with_path).contains("[U1]"),
+        "{}",
+        common::stderr(&with_path)
+    );
+}
