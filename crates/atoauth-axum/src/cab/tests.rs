@@ -6,10 +6,11 @@
 use atoauth::Keyset;
 use atoauth::http::{HttpError, Request as HttpRequest, Response as HttpResponse};
 use atoauth::protocol::crypto::Es256Key;
+use atoauth::protocol::crypto::{OsRandomness, SystemClock};
 use atoauth::protocol::dpop::{DpopKey, ProofTarget};
 use atoauth::testing::SeededRandomness;
 use axum::body::Body;
-use axum::http::Request;
+use axum::http::{HeaderMap, Request, StatusCode};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use tower::ServiceExt;
 
