@@ -234,7 +234,16 @@ async fn a_confidential_spa_refreshes_a_session_older_than_two_weeks_and_a_publi
         .logs()
         .matches("client assertion issued")
         .count();
-    eprintln!("assertions issued for sign-in and one refresh: {issued}");
+    let timings = in_page(
+        &browser,
+        "return performance.getEntriesByType('resource')
+           .filter((e) => e.name.endsWith('/oauth/client-assertion'))
+           .map((e) => Math.round(e.duration));",
+    )
+    .await;
+    eprintln!(
+        "assertions issued for sign-in and one refresh: {issued}; this page's asks (ms): {timings}"
+    );
     assert_eq!(issued, 3, "PAR, the code exchange, the refresh");
 
     // 15 days later at the PDS: past a public client's 2 weeks, far from a confidential 2 years.

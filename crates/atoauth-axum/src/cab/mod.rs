@@ -22,7 +22,7 @@
 //!     keys,
 //!     "https://app.example.com".parse()?,
 //! );
-//! let app = axum::Router::new().merge(ClientAssertionBackend::new(config)?.router());
+//! let app: axum::Router = axum::Router::new().merge(ClientAssertionBackend::new(config)?.router());
 //! # let _ = app; Ok(()) }
 //! ```
 
@@ -77,6 +77,8 @@ pub struct CabConfig {
     /// Devices that may not have assertions, by DPoP key thumbprint (U8).
     pub denied_keys: DenyList,
     /// The app's own sign-in cookie, which a browser must also send (U8) [default: none].
+    /// Only its presence is checked here; to check its value, put the app's own middleware in
+    /// front of [`ClientAssertionBackend::router`].
     pub required_cookie: Option<String>,
     /// Whether proofs must carry a nonce of this server (U3) [default: yes].
     pub require_nonce: bool,
