@@ -203,7 +203,13 @@ impl ClientAssertionBackend {
     /// `POST` (and the CORS preflight `OPTIONS`) at [`PATH`].
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
-            .route(PATH, post(route::assert).options(route::preflight))
+            .route(
+                PATH,
+                post(route::assert)
+                    .options(route::preflight)
+                    // A larger body is refused while it is read, not after.
+                    .layer(axum::extract::DefaultBodyLimit::max(route::MAX_BODY_BYTES)),
+            )
             .with_state(self.clone())
     }
 

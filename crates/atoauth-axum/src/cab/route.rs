@@ -18,7 +18,7 @@ use super::{Backend, ClientAssertionBackend, IAT_WINDOW_SECS};
 use crate::guard::client_address;
 
 /// The largest request body read.
-const MAX_BODY_BYTES: usize = 4096;
+pub(super) const MAX_BODY_BYTES: usize = 4096;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

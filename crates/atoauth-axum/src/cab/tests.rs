@@ -263,6 +263,15 @@ async fn each_check_refuses_on_its_own() {
     .await;
     assert_eq!(gone.body["error"], "unknown_key");
 
+    let huge = ask(
+        &backend,
+        Some(ORIGIN),
+        Some(&fresh()),
+        serde_json::json!({"aud": "x".repeat(8000)}),
+    )
+    .await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+
     let extra = ask(
         &backend,
         Some(ORIGIN),
