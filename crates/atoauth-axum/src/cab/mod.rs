@@ -26,6 +26,7 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+mod audience;
 mod deny;
 mod nonce;
 mod proof;
@@ -147,7 +148,7 @@ pub struct ClientAssertionBackend {
 struct Backend {
     config: CabConfig,
     htu: String,
-    discovery: Discovery,
+    audiences: audience::Audiences,
     nonces: Nonces,
     per_key: RateLimiter<String>,
     per_address: RateLimiter<IpAddr>,
@@ -190,7 +191,11 @@ impl ClientAssertionBackend {
         Ok(Self {
             inner: Arc::new(Backend {
                 htu: atoauth::protocol::dpop::htu(&endpoint),
-                discovery: Discovery::new(http, config.target_policy, DEFAULT_METADATA_TTL),
+                audiences: audience::Audiences::new(Discovery::new(
+                    http,
+                    config.target_policy,
+                    DEFAULT_METADATA_TTL,
+                )),
                 nonces: Nonces::new(&secret),
                 per_key: RateLimiter::new(config.per_key_per_minute, minute),
                 per_address: RateLimiter::new(config.per_address_per_minute, minute),

@@ -186,17 +186,13 @@ impl Backend {
                 "[U8] the app's sign-in cookie is missing",
             ));
         }
-        let server = self
-            .discovery
-            .authorization_server(&ask.aud, false)
-            .await
-            .map_err(|error| {
-                refuse(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_audience",
-                    format!("[U4] aud is not an authorization server: {error}"),
-                )
-            })?;
+        let server = self.audiences.check(&ask.aud).await.map_err(|error| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_audience",
+                format!("[U4] aud is not an authorization server: {error}"),
+            )
+        })?;
         let kid = match &ask.kid {
             Some(kid) if self.config.keyset.contains(kid) => kid.clone(),
             Some(kid) => {

@@ -34,18 +34,26 @@ fn keys() -> Keyset {
 
 /// Only `https://pds.example` is an authorization server.
 fn discovery_http() -> Arc<dyn HttpClient> {
-    Arc::new(|request: HttpRequest| async move {
-        let uri = request.uri().to_string();
-        let response = if uri == format!("{ISSUER}/.well-known/oauth-authorization-server") {
-            let document = atoauth_testkit::fixtures::authorization_server_metadata(ISSUER);
-            http::Response::builder()
-                .status(200)
-                .header("content-type", "application/json")
-                .body(document.to_string().into_bytes())
-        } else {
-            http::Response::builder().status(404).body(Vec::new())
-        };
-        Ok::<HttpResponse, HttpError>(response.unwrap())
+    counted_discovery_http(Arc::default())
+}
+
+/// As [`discovery_http`], counting the fetches in `fetches`.
+fn counted_discovery_http(fetches: Arc<std::sync::atomic::AtomicUsize>) -> Arc<dyn HttpClient> {
+    Arc::new(move |request: HttpRequest| {
+        fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            let uri = request.uri().to_string();
+            let response = if uri == format!("{ISSUER}/.well-known/oauth-authorization-server") {
+                let document = atoauth_testkit::fixtures::authorization_server_metadata(ISSUER);
+                http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(document.to_string().into_bytes())
+            } else {
+                http::Response::builder().status(404).body(Vec::new())
+            };
+            Ok::<HttpResponse, HttpError>(response.unwrap())
+        }
     })
 }
 
@@ -423,4 +431,38 @@ async fn the_web_builder_mounts_the_route_beside_the_bff_routes() {
             CabConfigError::NoOrigin
         ))
     ));
+}
+
+#[tokio::test]
+async fn u4_a_refused_audience_is_remembered_and_an_accepted_one_cached() {
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&fetches);
+    let backend = backend(move |config| {
+        config.http = Some(counted_discovery_http(counted));
+        config.require_nonce = false;
+    });
+    let key = DpopKey::generate(&OsRandomness).unwrap();
+    let count = || fetches.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..3 {
+        let bad = ask(
+            &backend,
+            Some(ORIGIN),
+            Some(&proof(&key, &endpoint(), None)),
+            serde_json::json!({"aud": "https://evil.example"}),
+        )
+        .await;
+        assert_eq!(bad.body["error"], "invalid_audience");
+    }
+    assert_eq!(count(), 1, "one fetch for three asks with the same bad aud");
+    for _ in 0..3 {
+        let good = ask(
+            &backend,
+            Some(ORIGIN),
+            Some(&proof(&key, &endpoint(), None)),
+            serde_json::json!({"aud": ISSUER}),
+        )
+        .await;
+        assert_eq!(good.status, StatusCode::OK);
+    }
+    assert_eq!(count(), 2, "and one for the authorization server");
 }
