@@ -25,7 +25,7 @@ use atoauth::reexports::http;
 use atoauth::{Keyset, Url};
 use atoauth_testkit::browser::{Driver, Reach};
 use atoauth_testkit::spa::page::{
-    OPEN_DB, expire_stored_session, in_page, sign_in, start_post, text_of, wait_for,
+    OPEN_DB, expire_stored_session, in_page, post, sign_in, start_post, text_of, wait_for,
 };
 use atoauth_testkit::spa::{Served, serve};
 use atoauth_testkit::{Account, pds};
@@ -168,11 +168,11 @@ impl App {
     }
 }
 
-/// Posts `text` and waits for the record's URI.
-async fn post(browser: &Client, text: &str) -> String {
+/// Posts `text` and expects the call to fail; the page's error.
+async fn post_refused(browser: &Client, text: &str) -> String {
     start_post(browser, text).await;
-    wait_for(browser, "#posted:not(:empty)").await;
-    text_of(browser, "#posted").await
+    wait_for(browser, "body[data-state=error]").await;
+    text_of(browser, "#error").await
 }
 
 /// Expires the stored access token and reloads, so the next call refreshes; the old refresh
@@ -261,9 +261,7 @@ async fn a_confidential_spa_refreshes_a_session_older_than_two_weeks_and_a_publi
     post(&other, "from a public browser app").await;
     assert_eq!(pds.age_sessions(&bob.did, &public.client_id, 15).await, 1);
     expire_and_reload(&other).await;
-    start_post(&other, "15 days after signing in, public").await;
-    wait_for(&other, "body[data-state=error]").await;
-    let refused = text_of(&other, "#error").await;
+    let refused = post_refused(&other, "15 days after signing in, public").await;
     eprintln!("public, aged 15 days: {refused}");
     assert!(refused.contains("Session expired"), "{refused}");
     assert_eq!(sessions_in(&other).await, 0, "the ended session is gone");
@@ -423,9 +421,7 @@ async fn the_assertion_endpoint_refuses_each_bad_request_and_a_denied_device_is_
         format!("# alice's lost laptop\n{lost_device}\n"),
     )
     .unwrap();
-    start_post(&lost, "from a denied device").await;
-    wait_for(&lost, "body[data-state=error]").await;
-    let refused = text_of(&lost, "#error").await;
+    let refused = post_refused(&lost, "from a denied device").await;
     eprintln!("the denied device: {refused}");
     assert!(refused.contains("refuses this device"), "{refused}");
     assert_eq!(sessions_in(&lost).await, 0, "its session ended");

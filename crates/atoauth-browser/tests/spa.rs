@@ -11,7 +11,7 @@ use std::time::Duration;
 use atoauth_testkit::browser::{Driver, consent_at_the_pds};
 use atoauth_testkit::pds;
 use atoauth_testkit::spa::page::{
-    OPEN_DB, click, expire_stored_session, in_page, sign_in, start_post, text_of, type_into,
+    OPEN_DB, click, expire_stored_session, in_page, post, sign_in, start_post, text_of, type_into,
     wait_for,
 };
 use atoauth_testkit::spa::{Served, serve};
@@ -74,18 +74,9 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
     browser.switch_to_window(first_tab).await.unwrap();
 
     // Post, and find the record on the PDS.
-    type_into(&browser, "#text", "hello from a wasm32 single-page app").await;
-    click(&browser, "#post").await;
-    wait_for(&browser, "#posted:not(:empty)").await;
-    let uri = text_of(&browser, "#posted").await;
-    let rkey = uri.rsplit('/').next().unwrap();
-    let (status, record) = pds
-        .browser_get(&format!(
-            "{}xrpc/com.atproto.repo.getRecord?repo={}&collection=app.bsky.feed.post&rkey={rkey}",
-            pds.pds_url(),
-            alice.did
-        ))
-        .await;
+    let uri = post(&browser, "hello from a wasm32 single-page app").await;
+    assert!(uri.starts_with(&format!("at://{}/", alice.did)), "{uri}");
+    let (status, record) = pds.get_record(&uri).await;
     assert_eq!(status, 200, "{record}");
     assert!(record.contains("hello from a wasm32 single-page app"));
 

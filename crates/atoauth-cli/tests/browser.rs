@@ -133,14 +133,8 @@ async fn a_visitor_signs_in_posts_and_signs_out_in_chromium() {
         .text()
         .await
         .unwrap();
-    let rkey = uri.rsplit('/').next().unwrap();
-    let (status, record) = pds
-        .browser_get(&format!(
-            "{}xrpc/com.atproto.repo.getRecord?repo={}&collection=app.bsky.feed.post&rkey={rkey}",
-            pds.pds_url(),
-            alice.did
-        ))
-        .await;
+    assert!(uri.starts_with(&format!("at://{}/", alice.did)), "{uri}");
+    let (status, record) = pds.get_record(&uri).await;
     assert_eq!(status, 200, "{record}");
     assert!(
         record.contains("hello from Chromium through atoauth serve"),

@@ -301,21 +301,10 @@ impl Pds {
     /// # Panics
     /// When the control server refuses.
     pub async fn age_lexicons(&self) -> u64 {
-        let url = self
-            .ready
-            .control_url
-            .join("lexicons/age")
-            .expect("a valid control URL");
-        let answer: serde_json::Value = self
-            .http
-            .post(url)
-            .send()
-            .await
-            .expect("the control server answers")
-            .json()
-            .await
-            .expect("JSON");
-        answer["aged"].as_u64().expect("a count")
+        self.control_post("lexicons/age", &serde_json::json!({}))
+            .await["aged"]
+            .as_u64()
+            .expect("a count")
     }
 
     /// Moves the creation time of `did`'s OAuth sessions with `client_id` `days` back, as if
@@ -326,25 +315,29 @@ impl Pds {
     /// # Panics
     /// When the control server refuses.
     pub async fn age_sessions(&self, did: &str, client_id: &str, days: u32) -> u64 {
+        let body = serde_json::json!({ "did": did, "client_id": client_id, "days": days });
+        self.control_post("sessions/age", &body).await["aged"]
+            .as_u64()
+            .expect("a count")
+    }
+
+    /// POSTs `body` to the control server's `path` and returns its JSON answer.
+    async fn control_post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
         let url = self
             .ready
             .control_url
-            .join("sessions/age")
+            .join(path)
             .expect("a valid control URL");
         let response = self
             .http
             .post(url)
-            .json(&serde_json::json!({ "did": did, "client_id": client_id, "days": days }))
+            .json(body)
             .send()
             .await
             .expect("the control server answers");
-        assert!(
-            response.status().is_success(),
-            "age_sessions: {}",
-            response.status()
-        );
-        let answer: serde_json::Value = response.json().await.expect("JSON");
-        answer["aged"].as_u64().expect("a count")
+        let status = response.status();
+        assert!(status.is_success(), "control {path}: {status}");
+        response.json().await.expect("JSON")
     }
 
     /// How the PDS's token endpoint answered requests whose DPoP proof carried the public key
@@ -523,6 +516,27 @@ impl Pds {
             .await
             .expect("sign-in")
             .session
+    }
+
+    /// The record at `uri` (`at://<did>/<collection>/<rkey>`), read back from the PDS with
+    /// `com.atproto.repo.getRecord`: the status and the body.
+    ///
+    /// # Panics
+    /// When `uri` is not an at-uri of a record, or the request fails.
+    pub async fn get_record(&self, uri: &str) -> (u16, String) {
+        let parts: Vec<&str> = uri
+            .strip_prefix("at://")
+            .unwrap_or_else(|| panic!("not an at-uri: {uri}"))
+            .split('/')
+            .collect();
+        let [repo, collection, rkey] = parts[..] else {
+            panic!("not a record's at-uri: {uri}");
+        };
+        self.browser_get(&format!(
+            "{}xrpc/com.atproto.repo.getRecord?repo={repo}&collection={collection}&rkey={rkey}",
+            self.pds_url()
+        ))
+        .await
     }
 
     /// A plain GET, as a browser following a redirect would send it: the status and the body.

@@ -142,3 +142,10 @@ pub async fn start_post(browser: &Client, text: &str) {
     type_into(browser, "#text", text).await;
     click(browser, "#post").await;
 }
+
+/// Posts `text` from the example app's form and returns the new record's at-uri.
+pub async fn post(browser: &Client, text: &str) -> String {
+    start_post(browser, text).await;
+    wait_for(browser, "#posted:not(:empty)").await;
+    text_of(browser, "#posted").await
+}
