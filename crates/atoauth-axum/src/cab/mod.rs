@@ -8,8 +8,8 @@
 //! endpoint made with that key, and the assertion names the key's thumbprint (`cnf.jkt`). The
 //! route refuses, one check at a time: another `Origin` (U1), a missing, malformed, stale,
 //! replayed or foreign proof (U3), an `aud` that is not an authorization server (U4), a key
-//! removed from the keyset (J6), a denied device or one without the app's sign-in cookie (U8),
-//! and callers over their rate (U9). Nothing it logs contains a proof or an assertion (U10).
+//! removed from the keyset (J6), a denied device, one without the app's sign-in cookie or one
+//! the app's own [`DeviceCheck`] refuses (U8), and callers over their rate (U9). Nothing it logs contains a proof or an assertion (U10).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +28,7 @@
 
 mod audience;
 mod deny;
+mod device;
 mod nonce;
 mod proof;
 mod route;
@@ -47,6 +48,7 @@ use ipnet::IpNet;
 use url::Url;
 
 pub use deny::DenyList;
+pub use device::{DeviceCheck, DeviceRequest};
 
 use crate::guard::RateLimiter;
 use nonce::Nonces;
@@ -78,9 +80,11 @@ pub struct CabConfig {
     /// Devices that may not have assertions, by DPoP key thumbprint (U8).
     pub denied_keys: DenyList,
     /// The app's own sign-in cookie, which a browser must also send (U8) [default: none].
-    /// Only its presence is checked here; to check its value, put the app's own middleware in
-    /// front of [`ClientAssertionBackend::router`].
+    /// Only its presence is checked here; its value is for [`device_check`](Self::device_check).
     pub required_cookie: Option<String>,
+    /// The app's own decision on each device, after the deny-list and the cookie (U8): for
+    /// example, that the sign-in cookie is valid and whose device this is [default: none].
+    pub device_check: Option<Arc<dyn DeviceCheck>>,
     /// Whether proofs must carry a nonce of this server (U3) [default: yes].
     pub require_nonce: bool,
     /// The secret nonces are derived from; instances that share it accept each other's
@@ -108,6 +112,7 @@ impl CabConfig {
             replay: Arc::new(MemoryReplayStore::default()),
             denied_keys: DenyList::default(),
             required_cookie: None,
+            device_check: None,
             require_nonce: true,
             nonce_secret: None,
             per_key_per_minute: 30,

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::device::DeviceRequest;
 use super::proof::{self, Expected, ProofError};
 use super::{Backend, ClientAssertionBackend, IAT_WINDOW_SECS};
 use crate::guard::client_address;
@@ -185,6 +186,21 @@ impl Backend {
                 "access_denied",
                 "[U8] the app's sign-in cookie is missing",
             ));
+        }
+        if let Some(check) = &self.config.device_check {
+            let device_request = DeviceRequest {
+                jkt: &proof.jkt,
+                headers,
+                audience: &ask.aud,
+            };
+            if let Err(reason) = check.check(&device_request).await {
+                tracing::warn!(device, "client assertion refused by the app's device check");
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    format!("[U8] {reason}"),
+                ));
+            }
         }
         let server = self.audiences.check(&ask.aud).await.map_err(|error| {
             refuse(

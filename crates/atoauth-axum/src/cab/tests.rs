@@ -98,11 +98,11 @@ async fn ask(
     if let Some(dpop) = dpop {
         request = request.header("dpop", dpop);
     }
-    let response = backend
-        .router::<()>()
-        .oneshot(request.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
+    send(backend, request.body(Body::from(body.to_string())).unwrap()).await
+}
+
+async fn send(backend: &ClientAssertionBackend, request: Request<Body>) -> Answer {
+    let response = backend.router::<()>().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
@@ -465,4 +465,75 @@ async fn u4_a_refused_audience_is_remembered_and_an_accepted_one_cached() {
         assert_eq!(good.status, StatusCode::OK);
     }
     assert_eq!(count(), 2, "and one for the authorization server");
+}
+
+/// Lets through only browsers whose `app_session` cookie is `valid`, noting whom it was asked
+/// about.
+#[derive(Debug, Default)]
+struct ValidSessionOnly {
+    asked: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl DeviceCheck for ValidSessionOnly {
+    async fn check(&self, device: &DeviceRequest<'_>) -> Result<(), String> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((device.jkt.to_owned(), device.audience.to_owned()));
+        let cookies = device.headers.get("cookie").and_then(|v| v.to_str().ok());
+        match cookies {
+            Some(c) if c.split("; ").any(|c| c == "app_session=valid") => Ok(()),
+            _ => Err("sign in to the app again".to_owned()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn u8_the_apps_device_check_sees_the_proven_key_and_decides() {
+    let check = Arc::new(ValidSessionOnly::default());
+    let backend = backend(|config| {
+        config.required_cookie = Some("app_session".to_owned());
+        config.device_check = Some(check.clone());
+        config.require_nonce = false;
+    });
+    let key = DpopKey::generate(&OsRandomness).unwrap();
+    let request = |cookie: Option<&str>| {
+        let mut request = Request::post(PATH)
+            .header("origin", ORIGIN)
+            .header("dpop", proof(&key, &endpoint(), None));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request
+            .body(Body::from(serde_json::json!({"aud": ISSUER}).to_string()))
+            .unwrap()
+    };
+
+    let no_cookie = send(&backend, request(None)).await;
+    assert_eq!(no_cookie.status, StatusCode::FORBIDDEN);
+    assert!(
+        check.asked.lock().unwrap().is_empty(),
+        "the cookie's presence is checked first"
+    );
+
+    let stale = send(&backend, request(Some("theme=dark; app_session=old"))).await;
+    assert_eq!(
+        (stale.status, stale.body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("access_denied"))
+    );
+    assert_eq!(
+        stale.body["error_description"],
+        "[U8] sign in to the app again"
+    );
+    assert!(stale.body.get("client_assertion").is_none());
+
+    let valid = send(&backend, request(Some("theme=dark; app_session=valid"))).await;
+    assert_eq!(valid.status, StatusCode::OK, "{}", valid.body);
+    let jkt = key.public_jwk().thumbprint();
+    assert_eq!(
+        *check.asked.lock().unwrap(),
+        vec![(jkt.clone(), ISSUER.to_owned()), (jkt, ISSUER.to_owned())],
+        "asked about the proven key, twice"
+    );
 }
