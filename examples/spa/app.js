@@ -63,6 +63,14 @@ try {
       fail(error);
     }
   });
+  // This tab's session ended without the user signing out (expired, revoked, refused): say why.
+  client.onSession((event) => {
+    if (event.kind === 'ended' && event.cause !== 'signed-out') {
+      $('ended').textContent = `You were signed out: ${event.message}`;
+      $('ended').dataset.cause = event.cause;
+      render(null);
+    }
+  });
   // Signed out in another tab: follow.
   client.onOtherTab((notice) => {
     if (notice.kind === 'deleted' && notice.did === client.did) location.reload();

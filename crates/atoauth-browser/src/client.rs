@@ -8,8 +8,8 @@ use std::sync::Arc;
 use atoauth::client_metadata::LoopbackClient;
 use atoauth::protocol::client_auth::remote::RemoteClientAssertions;
 use atoauth::{
-    AuthorizeOptions, CallbackParams, ClientMetadata, Did, OAuthClient, OAuthSession, SessionId,
-    TargetPolicy, Url,
+    AuthorizeOptions, CallbackParams, ClientMetadata, Did, OAuthClient, OAuthSession, SessionEvent,
+    SessionId, TargetPolicy, Url,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -110,6 +110,10 @@ struct LastSession {
     session_id: String,
 }
 
+/// The page's listeners to this tab's session events. Each event is given to a copy of the list,
+/// so a listener may add another without a double borrow.
+type SessionListeners = Rc<RefCell<Vec<Rc<dyn Fn(&SessionEvent)>>>>;
+
 const LAST: &str = "last-session";
 const POPUP_STATE: &str = "atoauth:popup:";
 
@@ -120,6 +124,7 @@ pub struct BrowserOAuthClient {
     channel: Channel,
     redirect_uri: String,
     listeners: Rc<RefCell<Vec<Box<dyn Fn(&TabNotice)>>>>,
+    session_listeners: SessionListeners,
     // Keeps the channel's message handler alive as long as the client.
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
 }
@@ -268,6 +273,14 @@ impl BrowserOAuthClient {
                     .to_owned(),
             ));
         }
+        let session_listeners = SessionListeners::default();
+        let told = Rc::clone(&session_listeners);
+        builder = builder.on_session_event(Arc::new(move |event: &SessionEvent| {
+            let listeners = told.borrow().clone();
+            for listener in listeners {
+                listener(event);
+            }
+        }));
         let client = builder.build()?;
 
         let listeners: Rc<RefCell<Vec<Box<dyn Fn(&TabNotice)>>>> = Rc::default();
@@ -294,6 +307,7 @@ impl BrowserOAuthClient {
             channel,
             redirect_uri,
             listeners,
+            session_listeners,
             _on_message: on_message,
         })
     }
@@ -313,6 +327,13 @@ impl BrowserOAuthClient {
     /// Calls `listener` when another tab updates or ends a session.
     pub fn on_tab_notice(&self, listener: impl Fn(&TabNotice) + 'static) {
         self.listeners.borrow_mut().push(Box::new(listener));
+    }
+
+    /// Calls `listener` with each event of this tab's sessions (Q4): created, refreshed, a
+    /// refresh that failed and will be tried again, a changed grant, and the end of a session
+    /// with its cause — so the page can say why someone was signed out.
+    pub fn on_session_event(&self, listener: impl Fn(&SessionEvent) + 'static) {
+        self.session_listeners.borrow_mut().push(Rc::new(listener));
     }
 
     /// Call once when the page loads. If the page is a sign-in's callback (query or fragment),

@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use atoauth::{AuthorizeOptions, ClientMetadata, OAuthSession, Url};
+use atoauth::{AuthorizeOptions, ClientMetadata, OAuthSession, SessionEndCause, SessionEvent, Url};
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -98,6 +98,62 @@ fn describe_session(session: &OAuthSession, state: &str) -> JsValue {
     );
     set("state", JsValue::from_str(state));
     object.into()
+}
+
+/// A short, stable name for why a session ended, for pages to branch on.
+fn cause_code(cause: &SessionEndCause) -> &'static str {
+    match cause {
+        SessionEndCause::SignedOut => "signed-out",
+        SessionEndCause::RefreshRejected { .. } => "refresh-rejected",
+        SessionEndCause::TokenRejected => "token-rejected",
+        SessionEndCause::Expired => "expired",
+        SessionEndCause::AuthorizationServerChanged { .. } => "authorization-server-changed",
+        SessionEndCause::KeyRemoved { .. } => "key-removed",
+        SessionEndCause::ClientChanged => "client-changed",
+        SessionEndCause::DpopKeyMissing => "dpop-key-missing",
+        SessionEndCause::AssertionRefused { .. } => "assertion-refused",
+        _ => "other",
+    }
+}
+
+/// `{ kind, did, … }` for a session event; see [`JsClient::on_session`].
+fn describe_event(event: &SessionEvent) -> Option<Object> {
+    let object = Object::new();
+    let set = |name: &str, value: &str| {
+        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(name), &value.into());
+    };
+    let did = match event {
+        SessionEvent::Created { did, .. } => {
+            set("kind", "created");
+            did
+        }
+        SessionEvent::Updated { did, .. } => {
+            set("kind", "updated");
+            did
+        }
+        SessionEvent::RefreshFailed { did, error, .. } => {
+            set("kind", "refresh-failed");
+            set("error", error);
+            did
+        }
+        SessionEvent::ScopeChanged {
+            did, before, after, ..
+        } => {
+            set("kind", "scope-changed");
+            set("before", before);
+            set("after", after);
+            did
+        }
+        SessionEvent::Deleted { did, cause, .. } => {
+            set("kind", "ended");
+            set("cause", cause_code(cause));
+            set("message", &cause.to_string());
+            did
+        }
+        _ => return None,
+    };
+    set("did", did.as_str());
+    Some(object)
 }
 
 fn to_js(value: &serde_json::Value) -> Result<JsValue, JsValue> {
@@ -293,6 +349,23 @@ impl JsClient {
             .borrow()
             .as_ref()
             .map(|s| s.did().as_str().to_owned())
+    }
+
+    /// Calls `callback(event)` for each event of this tab's sessions, where `event` is
+    /// `{ kind, did }` and `kind` is `'created'`, `'updated'` (refreshed), `'refresh-failed'`
+    /// (with `error`; the session stays and the next call tries again), `'scope-changed'` (with
+    /// `before` and `after`), or `'ended'` with `cause` (`'signed-out'`, `'refresh-rejected'`,
+    /// `'expired'`, `'assertion-refused'`, …) and a readable `message`.
+    #[wasm_bindgen(js_name = onSession)]
+    pub fn on_session(&self, callback: Function) {
+        self.state.client.on_session_event(move |event| {
+            let Some(object) = describe_event(event) else {
+                return;
+            };
+            if let Err(e) = callback.call1(&JsValue::NULL, &object) {
+                web_sys::console::warn_1(&JsValue::from_str(&describe(&e)));
+            }
+        });
     }
 
     /// Calls `callback({ kind: 'updated' | 'deleted', did })` when another tab refreshes or

@@ -175,6 +175,16 @@ async fn post_refused(browser: &Client, text: &str) -> String {
     text_of(browser, "#error").await
 }
 
+/// What the page showed when its session ended (from `onSession`): `(cause, message)`.
+async fn ended_notice(browser: &Client) -> (Value, String) {
+    let cause = in_page(
+        browser,
+        "return document.getElementById('ended').dataset.cause ?? null;",
+    )
+    .await;
+    (cause, text_of(browser, "#ended").await)
+}
+
 /// Expires the stored access token and reloads, so the next call refreshes; the old refresh
 /// token and the DPoP key's thumbprint.
 async fn expire_and_reload(browser: &Client) -> (String, String) {
@@ -264,6 +274,9 @@ async fn a_confidential_spa_refreshes_a_session_older_than_two_weeks_and_a_publi
     let refused = post_refused(&other, "15 days after signing in, public").await;
     eprintln!("public, aged 15 days: {refused}");
     assert!(refused.contains("Session expired"), "{refused}");
+    let (cause, message) = ended_notice(&other).await;
+    assert_eq!(cause, json!("refresh-rejected"), "{message}");
+    assert!(message.contains("Session expired"), "{message}");
     assert_eq!(sessions_in(&other).await, 0, "the ended session is gone");
     browser.close().await.unwrap();
     other.close().await.unwrap();
@@ -424,6 +437,8 @@ async fn the_assertion_endpoint_refuses_each_bad_request_and_a_denied_device_is_
     let refused = post_refused(&lost, "from a denied device").await;
     eprintln!("the denied device: {refused}");
     assert!(refused.contains("refuses this device"), "{refused}");
+    let (cause, message) = ended_notice(&lost).await;
+    assert_eq!(cause, json!("assertion-refused"), "{message}");
     assert_eq!(sessions_in(&lost).await, 0, "its session ended");
     let uri = post(&kept, "the other device goes on").await;
     eprintln!("the other device refreshed and posted {uri}");

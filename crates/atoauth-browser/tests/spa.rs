@@ -150,6 +150,11 @@ async fn the_spa_signs_in_posts_reloads_and_signs_out_in_chromium() {
     assert_eq!(captured, json!(true));
     click(&browser, "#sign-out").await;
     wait_for(&browser, "body[data-state=signed-out]").await;
+    assert_eq!(
+        text_of(&browser, "#ended").await,
+        "",
+        "signing out is no surprise to report"
+    );
     let left = in_page(
         &browser,
         &format!(
