@@ -8,6 +8,7 @@ function render(session) {
   $('signed-out').hidden = Boolean(session);
   $('signed-in').hidden = !session;
   if (session) {
+    $('ended').textContent = '';
     $('handle').textContent = session.handle ?? session.did;
     $('did').textContent = session.did;
   }
