@@ -19,6 +19,7 @@ use crate::error::BrowserError;
 use crate::fetch::FetchClient;
 use crate::idb::{Database, META};
 use crate::keys::WebCryptoKeyStore;
+use crate::listeners::Listeners;
 use crate::locks::WebLocks;
 use crate::page::{sleep, subtle, window};
 use crate::stores::IndexedDbStore;
@@ -110,10 +111,6 @@ struct LastSession {
     session_id: String,
 }
 
-/// The page's listeners to this tab's session events. Each event is given to a copy of the list,
-/// so a listener may add another without a double borrow.
-type SessionListeners = Rc<RefCell<Vec<Rc<dyn Fn(&SessionEvent)>>>>;
-
 const LAST: &str = "last-session";
 const POPUP_STATE: &str = "atoauth:popup:";
 
@@ -123,8 +120,8 @@ pub struct BrowserOAuthClient {
     db: Database,
     channel: Channel,
     redirect_uri: String,
-    listeners: Rc<RefCell<Vec<Box<dyn Fn(&TabNotice)>>>>,
-    session_listeners: SessionListeners,
+    listeners: Listeners<TabNotice>,
+    session_listeners: Listeners<SessionEvent>,
     // Keeps the channel's message handler alive as long as the client.
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
 }
@@ -273,18 +270,14 @@ impl BrowserOAuthClient {
                     .to_owned(),
             ));
         }
-        let session_listeners = SessionListeners::default();
-        let told = Rc::clone(&session_listeners);
-        builder = builder.on_session_event(Arc::new(move |event: &SessionEvent| {
-            let listeners = told.borrow().clone();
-            for listener in listeners {
-                listener(event);
-            }
-        }));
+        let session_listeners = Listeners::<SessionEvent>::default();
+        let told = session_listeners.clone();
+        builder =
+            builder.on_session_event(Arc::new(move |event: &SessionEvent| told.notify(event)));
         let client = builder.build()?;
 
-        let listeners: Rc<RefCell<Vec<Box<dyn Fn(&TabNotice)>>>> = Rc::default();
-        let heard = Rc::clone(&listeners);
+        let listeners = Listeners::<TabNotice>::default();
+        let heard = listeners.clone();
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
             move |event: web_sys::MessageEvent| {
                 let notice = match Channel::read(&event.data()) {
@@ -292,9 +285,7 @@ impl BrowserOAuthClient {
                     Some(Notice::Deleted { did }) => TabNotice::Deleted(did),
                     Some(Notice::PopupDone { .. }) | None => return,
                 };
-                for listener in heard.borrow().iter() {
-                    listener(&notice);
-                }
+                heard.notify(&notice);
             },
         );
         channel
@@ -326,14 +317,14 @@ impl BrowserOAuthClient {
 
     /// Calls `listener` when another tab updates or ends a session.
     pub fn on_tab_notice(&self, listener: impl Fn(&TabNotice) + 'static) {
-        self.listeners.borrow_mut().push(Box::new(listener));
+        self.listeners.add(listener);
     }
 
     /// Calls `listener` with each event of this tab's sessions (Q4): created, refreshed, a
     /// refresh that failed and will be tried again, a changed grant, and the end of a session
     /// with its cause — so the page can say why someone was signed out.
     pub fn on_session_event(&self, listener: impl Fn(&SessionEvent) + 'static) {
-        self.session_listeners.borrow_mut().push(Rc::new(listener));
+        self.session_listeners.add(listener);
     }
 
     /// Call once when the page loads. If the page is a sign-in's callback (query or fragment),
