@@ -130,11 +130,10 @@ async fn validate(config: &Config, args: ValidateArgs) -> anyhow::Result<ExitCod
             insecure_allow_client_id_port: config.insecure_dev,
         };
         let mut violations = check_client_metadata(&document, &options);
-        if fetched
-            && document["token_endpoint_auth_method"] == "private_key_jwt"
-            && let Some(jwks_uri) = document["jwks_uri"].as_str()
-        {
-            violations.extend(published_keys(config, jwks_uri).await);
+        // The server fetches a jwks_uri for any client, and refuses the client when it fails.
+        if fetched && let Some(jwks_uri) = document["jwks_uri"].as_str() {
+            let confidential = document["token_endpoint_auth_method"] == "private_key_jwt";
+            violations.extend(published_keys(config, jwks_uri, confidential).await);
         }
         ("document", violations, describe(&document))
     };
@@ -182,10 +181,16 @@ fn read_document(path: &str) -> anyhow::Result<Value> {
     serde_json::from_slice(&bytes).with_context(|| format!("[B4] {path} is not JSON"))
 }
 
-/// B5.10/J1: the keys at `jwks_uri`, fetched as the authorization server fetches them.
-async fn published_keys(config: &Config, jwks_uri: &str) -> Vec<Violation> {
+/// B5.10/J1: the keys at `jwks_uri`, fetched as the authorization server fetches them; for a
+/// public client only whether they can be fetched (none is ever used).
+async fn published_keys(config: &Config, jwks_uri: &str, confidential: bool) -> Vec<Violation> {
     match fetch(config, jwks_uri).await {
-        Ok(jwks) => check_jwks_document(&jwks),
+        Ok(jwks) if confidential => check_jwks_document(&jwks),
+        Ok(jwks) if jwks["keys"].is_array() => Vec::new(),
+        Ok(_) => vec![Violation::error(
+            "B5.10",
+            format!("{jwks_uri} holds no JWKS (an object with a \"keys\" array)"),
+        )],
         Err(error) => vec![Violation::error(
             "B5.10",
             format!("the JWKS at {jwks_uri} cannot be used: {error:#}"),

@@ -131,6 +131,18 @@ impl Config {
 }
 
 impl Config {
+    /// The data directory, created or made private to this user first (Q2): a one-line
+    /// warning when an existing one had to be tightened.
+    ///
+    /// # Errors
+    /// When it cannot be made private (see [`crate::data_dir::secure`]).
+    pub(crate) fn private_data_dir(&self) -> anyhow::Result<&std::path::Path> {
+        if let Some(warning) = crate::data_dir::secure(&self.data_dir)? {
+            eprintln!("{warning}");
+        }
+        Ok(&self.data_dir)
+    }
+
     /// The DNS resolver for TXT lookups: `--dns-server` (development), else the system's.
     pub(crate) fn dns_resolver(&self) -> anyhow::Result<Option<hickory_resolver::TokioResolver>> {
         use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};

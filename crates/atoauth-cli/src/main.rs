@@ -3,6 +3,7 @@
 mod account;
 mod client_metadata;
 mod config;
+mod data_dir;
 mod doctor;
 mod keygen;
 mod login;

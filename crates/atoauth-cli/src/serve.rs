@@ -194,7 +194,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<Exit
         build_client(config, &args, &public_origin, &stores).await?;
     let cookie_key = match &args.cookie_key {
         Some(hex) => CookieKey::from_hex(hex).context("--cookie-key")?,
-        None => CookieKey::load_or_create(&config.data_dir.join("cookie.key"))
+        None => CookieKey::load_or_create(&config.private_data_dir()?.join("cookie.key"))
             .context("cannot set up the cookie key")?,
     };
     let browsers = atoauth_axum::metrics::metered_browsers(stores.browsers.clone());

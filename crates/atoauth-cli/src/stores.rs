@@ -55,7 +55,7 @@ pub(crate) async fn open(config: &Config) -> anyhow::Result<Stores> {
         return Ok(all(&Arc::new(store), "Redis".to_owned()));
     }
     let path = if db.is_empty() {
-        config.data_dir.join("atoauth.db")
+        config.private_data_dir()?.join("atoauth.db")
     } else {
         std::path::PathBuf::from(db.strip_prefix("sqlite://").unwrap_or(db))
     };

@@ -224,6 +224,57 @@ async fn a_url_s_jwks_uri_is_fetched_and_needs_a_usable_key() {
     );
 }
 
+#[tokio::test]
+async fn a_public_client_s_jwks_uri_is_fetched_too_and_must_answer() {
+    // The server fetches jwks_uri for any client and refuses a public one when it fails.
+    let server = TestServer::start(move |request| {
+        if request.target.ends_with("jwks.json") {
+            return Reply::status(404);
+        }
+        let host = request.headers.get("host").cloned().unwrap_or_default();
+        Reply::json(&json!({
+            "client_id": format!("http://{host}/metadata.json"),
+            "token_endpoint_auth_method": "none",
+            "jwks_uri": format!("http://{host}/jwks.json"),
+        }))
+    })
+    .await;
+    let url = format!("{}metadata.json", server.url());
+    let output = tokio::task::spawn_blocking(move || {
+        atoauth()
+            .args([
+                "--insecure-dev",
+                "client-metadata",
+                "validate",
+                &url,
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(server.request_count(), 2, "the document, then its jwks_uri");
+    let report = json(&output);
+    let violations = report["violations"].as_array().unwrap();
+    assert!(
+        violations
+            .iter()
+            .any(|v| v["rule"] == "B5.10"
+                && v["message"].as_str().unwrap().contains("cannot be used")),
+        "{violations:?}"
+    );
+    assert!(
+        violations.iter().any(|v| v["rule"] == "B6.3"
+            && v["message"]
+                .as_str()
+                .unwrap()
+                .contains("fetches \"jwks_uri\" anyway")),
+        "{violations:?}"
+    );
+}
+
 #[test]
 fn new_documents_validate_and_keygen_keys_configure_a_confidential_client() {
     let dir = tempfile::tempdir().unwrap();

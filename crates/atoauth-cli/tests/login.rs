@@ -264,3 +264,26 @@ async fn an_ended_session_says_sign_in_again_in_one_line() {
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("sign in again"), "{err}");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn login_makes_an_existing_open_data_directory_private_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775)).unwrap();
+    // The store opens before the handle is resolved: a bad handle ends the run after it.
+    let output = run(&dir, &["login", "not a handle", "--no-browser"]).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr
+            .matches("could be reached by other users (mode 0775); it is now 0700")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+}

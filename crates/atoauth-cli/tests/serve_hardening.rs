@@ -204,6 +204,23 @@ async fn the_data_directory_is_private() {
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "{mode:o}");
     serve.stop();
+
+    // A directory that existed before, open to others, is made private, with one warning.
+    let open = data.path().join("open-data-dir");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let serve = Serve::start(&open, &[]);
+    let mode = std::fs::metadata(&open).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+    let warnings: Vec<String> = serve
+        .logs()
+        .lines()
+        .filter(|l| l.contains("could be reached by other users"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", serve.logs());
+    assert!(warnings[0].contains("mode 0755") && warnings[0].contains("now 0700"));
+    serve.stop();
 }
 
 #[tokio::test]

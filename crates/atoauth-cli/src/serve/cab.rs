@@ -41,7 +41,7 @@ pub(super) async fn backend(
     cab.required_cookie.clone_from(&args.require_cookie);
     let cookie_key = match &args.cookie_key {
         Some(hex) => CookieKey::from_hex(hex).context("--cookie-key")?,
-        None => CookieKey::load_or_create(&config.data_dir.join("cookie.key"))
+        None => CookieKey::load_or_create(&config.private_data_dir()?.join("cookie.key"))
             .context("cannot set up the cookie key")?,
     };
     cab.nonce_secret = Some(cookie_key.derive("atoauth client-assertion nonces"));

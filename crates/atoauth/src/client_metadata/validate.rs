@@ -297,6 +297,7 @@ fn check_authentication(check: &mut Checker, object: &Map<String, Value>, native
                 "B5.8",
                 "\"token_endpoint_auth_signing_alg\" must be absent for a public client",
             );
+            check_public_keys(check, object);
         }
         Some("private_key_jwt") => {
             check.require(!native, "B7", "native clients must use token_endpoint_auth_method none");
@@ -330,6 +331,34 @@ fn check_authentication(check: &mut Checker, object: &Map<String, Value>, native
     }
 }
 
+/// Keys on a public client: nothing signs with them, but the server still reads them — it
+/// refuses `jwks` and `jwks_uri` together, a `jwks` without a `keys` list, and it fetches
+/// `jwks_uri`, refusing the client whenever that fetch fails.
+fn check_public_keys(check: &mut Checker, object: &Map<String, Value>) {
+    let (jwks, jwks_uri) = (object.get("jwks"), object.get("jwks_uri"));
+    if jwks.is_some() && jwks_uri.is_some() {
+        check.fail("B5.10", "give \"jwks\" or \"jwks_uri\", not both");
+        return;
+    }
+    if let Some(uri) = jwks_uri {
+        check_jwks_uri(check, uri);
+        check.warn(
+            "B6.3",
+            "a public client uses no keys, but the server fetches \"jwks_uri\" anyway and refuses the client whenever that fetch fails (remove it, or make the client confidential)",
+        );
+    }
+    if let Some(jwks) = jwks {
+        if jwks.get("keys").is_some_and(Value::is_array) {
+            check.warn(
+                "B6.3",
+                "\"jwks\" on a public client is never used (nothing signs client assertions)",
+            );
+        } else {
+            check.fail("B6.1", "\"jwks\" must be an object with a \"keys\" array");
+        }
+    }
+}
+
 fn check_keys(check: &mut Checker, object: &Map<String, Value>) {
     match (object.get("jwks"), object.get("jwks_uri")) {
         (Some(_), Some(_)) => check.fail("B5.10", "give \"jwks\" or \"jwks_uri\", not both"),
@@ -337,18 +366,21 @@ fn check_keys(check: &mut Checker, object: &Map<String, Value>) {
             "B5.10",
             "a confidential client needs \"jwks\" or \"jwks_uri\"",
         ),
-        (None, Some(uri)) => {
-            let url = uri.as_str().and_then(|u| Url::parse(u).ok());
-            check.require(
-                url.as_ref().is_some_and(|u| u.scheme() == "https"),
-                "B5.10",
-                "\"jwks_uri\" must be an https URL",
-            );
-            if let Some(problem) = url.as_ref().and_then(https_host_problem) {
-                check.fail("B6.2", format!("\"jwks_uri\": {problem}"));
-            }
-        }
+        (None, Some(uri)) => check_jwks_uri(check, uri),
         (Some(jwks), None) => check_jwks(check, jwks),
+    }
+}
+
+/// B5.10, B6.2: an https URL the server will fetch (it never fetches loopback or local hosts).
+fn check_jwks_uri(check: &mut Checker, uri: &Value) {
+    let url = uri.as_str().and_then(|u| Url::parse(u).ok());
+    check.require(
+        url.as_ref().is_some_and(|u| u.scheme() == "https"),
+        "B5.10",
+        "\"jwks_uri\" must be an https URL",
+    );
+    if let Some(problem) = url.as_ref().and_then(https_host_problem) {
+        check.fail("B6.2", format!("\"jwks_uri\": {problem}"));
     }
 }
 

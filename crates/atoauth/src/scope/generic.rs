@@ -19,7 +19,7 @@ pub struct GenericToken {
 }
 
 impl GenericToken {
-    /// Splits a token (§2).
+    /// Splits a token (§2) for a request: only what the official PDS keeps with one meaning.
     ///
     /// # Errors
     /// When it is empty, has characters outside the OAuth scope grammar (printable ASCII without
@@ -45,30 +45,18 @@ impl GenericToken {
                 ),
             ));
         }
-        let resource_end = token.find([':', '?']).unwrap_or(token.len());
-        let resource = &token[..resource_end];
-        let rest = &token[resource_end..];
-        // Only the first '?' separates the query (§2.6); '#' is literal everywhere (§2.7).
-        let (positional, query) = match rest.strip_prefix(':') {
-            Some(after) => match after.split_once('?') {
-                Some((positional, query)) => (positional, Some(query)),
-                None => (after, None),
-            },
-            None => ("", rest.strip_prefix('?')),
-        };
-        let has_positional = rest.starts_with(':');
-        let positional = percent_decode_str(positional)
-            .decode_utf8()
-            .map_err(|_| ScopeError::syntax(token, "the positional part is not valid UTF-8"))?;
-        let params: Vec<(String, String)> = query
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .map(|(name, value)| (name.into_owned(), value.into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let decoded_ascii = positional.is_ascii()
-            && params
+        // §2.6: only the first '?' is a delimiter, so `repo??collection=*` names a parameter
+        // "?collection"; the PDS's form parser strips the second '?' and reads "collection".
+        if token.contains("??") && token.find('?') == token.find("??") {
+            return Err(ScopeError::syntax(
+                token,
+                "a '?' right after the query's '?' (parsers disagree on what it means)",
+            ));
+        }
+        let split = Self::split_as_the_pds_does(token)?;
+        let decoded_ascii = split.positional.as_deref().is_none_or(str::is_ascii)
+            && split
+                .params
                 .iter()
                 .all(|(name, value)| name.is_ascii() && value.is_ascii());
         if !decoded_ascii {
@@ -77,9 +65,59 @@ impl GenericToken {
                 "a percent-escape decodes to a non-ASCII character",
             ));
         }
+        Ok(split)
+    }
+
+    /// Splits a token exactly as the official PDS's scope library does, for reading what a
+    /// server granted (§9.45): the positional part percent-decoded as UTF-8 (a malformed escape
+    /// there is an error: the PDS fails on it), the query decoded as a form, where a malformed
+    /// escape stays literal, `+` is a space and invalid UTF-8 becomes U+FFFD. Non-ASCII values
+    /// and characters outside the OAuth grammar are kept.
+    ///
+    /// # Errors
+    /// When the positional part does not decode.
+    pub fn split_as_the_pds_does(token: &str) -> Result<Self, ScopeError> {
+        if token.is_empty() {
+            return Err(ScopeError::syntax(token, "empty"));
+        }
+        let resource_end = token.find([':', '?']).unwrap_or(token.len());
+        let resource = &token[..resource_end];
+        let rest = &token[resource_end..];
+        // Only the first '?' separates the query (§2.6); '#' is literal everywhere (§2.7).
+        let (positional, query) = match rest.strip_prefix(':') {
+            Some(after) => match after.split_once('?') {
+                Some((positional, query)) => (Some(positional), Some(query)),
+                None => (Some(after), None),
+            },
+            None => (None, rest.strip_prefix('?')),
+        };
+        let positional = match positional {
+            None => None,
+            Some(part) => {
+                if malformed_escape(part).is_some() {
+                    return Err(ScopeError::syntax(
+                        token,
+                        "malformed percent-encoding in the positional part",
+                    ));
+                }
+                let decoded = percent_decode_str(part).decode_utf8().map_err(|_| {
+                    ScopeError::syntax(token, "the positional part is not valid UTF-8")
+                })?;
+                Some(decoded.into_owned())
+            }
+        };
+        // A form parser (URLSearchParams) drops one leading '?' of what it is given.
+        let query = query.map(|q| q.strip_prefix('?').unwrap_or(q));
+        let params: Vec<(String, String)> = query
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Self {
             resource: resource.to_owned(),
-            positional: has_positional.then(|| positional.into_owned()),
+            positional,
             params,
         })
     }

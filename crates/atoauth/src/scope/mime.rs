@@ -26,6 +26,16 @@ pub(crate) fn is_accept(value: &str) -> bool {
         || (is_string_slash_string(value) && (!value.contains('*') || value.ends_with("/*")))
 }
 
+/// Whether some concrete type matches `pattern`: not `**/*`, whose type part can never be a
+/// type (a concrete type has no `*`), nor a pattern that is not `type/subtype` at all.
+pub(crate) fn accepts_some_type(pattern: &str) -> bool {
+    match pattern.strip_suffix("/*") {
+        _ if pattern == "*/*" => true,
+        Some(kind) => !kind.is_empty() && !kind.contains(['*', '/', ' ']),
+        None => is_mime(pattern),
+    }
+}
+
 /// Whether `pattern` (an `accept` value as granted) admits the concrete type `mime`.
 pub(crate) fn accepts(pattern: &str, mime: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -71,5 +81,9 @@ mod tests {
         assert!(accepts("*/*", "x/y"));
         assert!(!is_mime("image/png/x"));
         assert!(!is_mime("image/*"));
+        assert!(accepts_some_type("image/*") && accepts_some_type("*/*"));
+        assert!(accepts_some_type("image/png"));
+        assert!(!accepts_some_type("**/*"), "no concrete type is `**`");
+        assert!(!accepts_some_type("a*/*"));
     }
 }

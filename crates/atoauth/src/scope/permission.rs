@@ -183,15 +183,47 @@ impl Permission {
     /// # Errors
     /// When the token breaks the grammar or a resource's rules; unknown resources included.
     pub fn parse(token: &str) -> Result<Self, ScopeError> {
-        match token {
-            "atproto" => return Ok(Self::Atproto),
-            "transition:generic" => return Ok(Self::TransitionGeneric),
-            "transition:chat.bsky" => return Ok(Self::TransitionChatBsky),
-            "transition:email" => return Ok(Self::TransitionEmail),
-            _ => {}
+        match Self::fixed(token) {
+            Some(fixed) => Ok(fixed),
+            None => Self::from_generic(token, &GenericToken::parse(token)?, Reading::Request),
         }
-        let generic = GenericToken::parse(token)?;
-        let params = Params::new(token, &generic)?;
+    }
+
+    /// Reads one token of a *granted* scope exactly as the official PDS reads it when it checks
+    /// a request (§9.45): also the tokens [`parse`](Self::parse) refuses to request although the
+    /// PDS keeps them — a malformed escape in a query (taken literally), a value that decodes to
+    /// non-ASCII, a repeated account `action` (the strongest counts). What the PDS grants is
+    /// what [`Permissions`](super::Permissions) allows, whoever asked for it.
+    ///
+    /// # Errors
+    /// When the PDS's own reading gives the token no meaning.
+    pub fn parse_as_granted(token: &str) -> Result<Self, ScopeError> {
+        match Self::fixed(token) {
+            Some(fixed) => Ok(fixed),
+            None => Self::from_generic(
+                token,
+                &GenericToken::split_as_the_pds_does(token)?,
+                Reading::Granted,
+            ),
+        }
+    }
+
+    fn fixed(token: &str) -> Option<Self> {
+        match token {
+            "atproto" => Some(Self::Atproto),
+            "transition:generic" => Some(Self::TransitionGeneric),
+            "transition:chat.bsky" => Some(Self::TransitionChatBsky),
+            "transition:email" => Some(Self::TransitionEmail),
+            _ => None,
+        }
+    }
+
+    fn from_generic(
+        token: &str,
+        generic: &GenericToken,
+        reading: Reading,
+    ) -> Result<Self, ScopeError> {
+        let params = Params::new(token, generic)?;
         let permission = match generic.resource.as_str() {
             "repo" => {
                 params.allow(&["collection", "action"])?;
@@ -255,13 +287,25 @@ impl Permission {
                     }
                     None => return Err(ScopeError::invalid(token, "attr is required")),
                 };
-                let action = match params.one("action")?.as_deref() {
-                    None | Some("read") => AccountAction::Read,
-                    Some("manage") => AccountAction::Manage,
-                    Some(_) => {
-                        return Err(ScopeError::invalid(token, "action must be read or manage"));
-                    }
+                let actions = match reading {
+                    // §3.17 [DIFF]: the spec makes `action` single-valued; ask only that way.
+                    Reading::Request => params.one("action")?.into_iter().collect(),
+                    // The PDS reads a list and allows what any of its values allows.
+                    Reading::Granted => params.many("action"),
                 };
+                let mut action = AccountAction::Read;
+                for value in &actions {
+                    match value.as_str() {
+                        "read" => {}
+                        "manage" => action = AccountAction::Manage,
+                        _ => {
+                            return Err(ScopeError::invalid(
+                                token,
+                                "action must be read or manage",
+                            ));
+                        }
+                    }
+                }
                 Self::Account(AccountPermission { attribute, action })
             }
             "identity" => {
@@ -290,6 +334,13 @@ impl Permission {
         };
         Ok(permission)
     }
+}
+
+/// What a token is read for: a request atoauth sends, or a scope a server granted.
+#[derive(Clone, Copy)]
+enum Reading {
+    Request,
+    Granted,
 }
 
 /// Resource parameters with the rules of §2.10–§2.11 applied as they are read.
@@ -686,6 +737,44 @@ mod tests {
         );
         // [DIFF] §3.19: include aud must be a service reference (TypeScript); indigo also takes *.
         assert!(Permission::parse("include:com.example.set?aud=*").is_err());
+    }
+
+    #[test]
+    fn a_granted_scope_is_read_as_the_pds_reads_it() {
+        // §9.45: what atoauth refuses to ask for, the PDS may still grant (another client asked);
+        // what it grants, atoauth reads with the PDS's meaning.
+        for (token, meaning) in [
+            // A list of account actions: the strongest counts.
+            (
+                "account:email?action=read&action=manage",
+                "account:email?action=manage",
+            ),
+            ("account?attr=repo&action=read&action=read", "account:repo"),
+            // A malformed escape in a query is taken literally.
+            ("blob?accept=image/p%zz", "blob:image/p%25zz"),
+            // A value that decodes to non-ASCII is kept.
+            ("blob:image/%C3%A9", "blob:image/%C3%A9"),
+            // A second '?' is dropped by the form parser.
+            (
+                "include:a.b.c??aud=did:web:x.com%23s",
+                "include:a.b.c?aud=did:web:x.com%23s",
+            ),
+        ] {
+            assert!(
+                Permission::parse(token).is_err(),
+                "never requested: {token}"
+            );
+            let granted = Permission::parse_as_granted(token).unwrap();
+            assert_eq!(granted.to_string(), meaning, "{token}");
+        }
+        // A malformed escape in a positional part makes the PDS fail: no meaning.
+        assert!(Permission::parse_as_granted("repo:%zz").is_err());
+        // Everything a request may carry means the same when granted.
+        let token = "rpc:app.bsky.actor.getProfile?aud=did:web:api.bsky.app%23bsky_appview";
+        assert_eq!(
+            Permission::parse_as_granted(token).unwrap(),
+            Permission::parse(token).unwrap()
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Scope;
-use super::mime::{accepts, is_mime};
+use super::mime::{accepts, accepts_some_type, is_mime};
 use super::permission::{
     AccountAction, AccountAttribute, AccountPermission, Audience, BlobPermission,
     IdentityAttribute, IdentityPermission, NsidSet, Permission, RepoAction, RepoPermission,
@@ -20,9 +20,18 @@ pub struct Permissions {
 }
 
 impl From<&Scope> for Permissions {
+    /// Each token read as the official PDS reads a granted one
+    /// ([`Permission::parse_as_granted`]), so that what is allowed here is what the PDS allows.
     fn from(scope: &Scope) -> Self {
         Self {
-            granted: scope.permissions(),
+            granted: scope
+                .tokens()
+                .iter()
+                .filter_map(|token| match &token.parsed {
+                    Ok(permission) => Some(permission.clone()),
+                    Err(_) => Permission::parse_as_granted(&token.raw).ok(),
+                })
+                .collect(),
         }
     }
 }
@@ -211,6 +220,11 @@ impl Permissions {
 
     fn covers_blob_pattern(&self, pattern: &str) -> bool {
         if self.has(&Permission::TransitionGeneric) {
+            return true;
+        }
+        // A pattern no concrete type can match (`**/*`: a type is never `*`) allows nothing,
+        // so anything covers it.
+        if pattern != "*/*" && !accepts_some_type(pattern) {
             return true;
         }
         // A concrete pattern is covered when it is allowed; a `type/*` only by the same or `*/*`.
@@ -441,6 +455,24 @@ mod tests {
             1,
             "a wildcard request is not covered by one collection"
         );
+    }
+
+    #[test]
+    fn a_grant_allows_what_the_pds_allows_in_any_spelling_it_keeps() {
+        // §9.45: a repeated account action grants the strongest (the PDS reads a list).
+        let p = grant("atproto account:email?action=read&action=manage");
+        assert!(p.allows_account(AccountAttribute::Email, AccountAction::Manage));
+        // A malformed escape in a query keeps the rest of the token meaningful, as on the PDS.
+        let p = grant("atproto blob?accept=*/*&accept=text/p%zz");
+        assert!(p.allows_blob("video/mp4"));
+    }
+
+    #[test]
+    fn a_pattern_no_type_can_match_is_covered_by_anything() {
+        // `**/*` allows no concrete type (a type is never `*`), so nothing is missing.
+        let requested = Permission::parse("blob:**/*").unwrap();
+        assert!(grant("atproto").covers(&requested));
+        assert!(!grant("atproto").covers(&Permission::parse("blob:image/*").unwrap()));
     }
 
     #[test]

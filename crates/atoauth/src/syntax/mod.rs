@@ -8,11 +8,13 @@
 mod at_identifier;
 mod did;
 mod handle;
+mod language;
 mod nsid;
 
 pub use at_identifier::AtIdentifier;
 pub use did::{Did, DidMethod};
 pub use handle::Handle;
+pub(crate) use language::is_language_tag;
 pub use nsid::Nsid;
 
 /// A string that is not a valid identifier of the expected kind.
